@@ -1,0 +1,115 @@
+"""The ``footfall`` command: one subcommand per role, plus ``serve`` (all roles in one process)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from footfall import __version__
+from footfall.settings import Settings, SettingsError, load_settings
+
+
+def _server_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML settings file (or FOOTFALL_CONFIG)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.add_argument("--data-dir", dest="data_dir", help="where embedded data lives (default ./footfall-data)")
+    p.add_argument("--queue", help="queue URL, e.g. local:///var/lib/footfall/queue.sqlite3")
+    p.add_argument("--store", help="store URL, e.g. duckdb:///var/lib/footfall/footfall.duckdb")
+    p.add_argument("--flush-interval", dest="flush_interval", type=float,
+                   help="seconds an accepted event may wait before processing (default 0.5)")
+    p.add_argument("--log-level", dest="log_level", help="debug, info, warning or error")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="footfall", description="Self-hostable web and app analytics.")
+    parser.add_argument("--version", action="version", version=f"footfall {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run collector, queue, processor, store, API and dashboard in one process")
+    _server_flags(serve)
+    sim = sub.add_parser("simulate", help="send realistic synthetic traffic and write the expected reports")
+    from footfall.simulate.cli import add_arguments
+
+    add_arguments(sim)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags: dict[str, Any] = {
+        k: getattr(args, k, None)
+        for k in ("host", "port", "data_dir", "queue", "store", "flush_interval", "log_level")
+    }
+    return load_settings(flags, config_file=getattr(args, "config", None))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(_settings(args))
+        if args.command == "simulate":
+            from footfall.simulate.cli import run
+
+            return run(args)
+    except SettingsError as exc:
+        print(f"footfall: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from footfall.serve import Runtime, create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    runtime = Runtime(settings)
+    _banner(runtime)
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _banner(runtime: Any) -> None:
+    s = runtime.settings
+    base = f"http://{s.host}:{s.port}"
+    lines = [f"footfall {__version__} serving {base}/  (data in {s.data_path.resolve()})"]
+    for prop in runtime.store.list_properties():
+        lines.append(
+            f"  property {prop.property_id} {prop.name!r}: measurement_id {prop.measurement_id}, "
+            f"time zone {prop.time_zone}"
+        )
+    token = runtime.first_start.admin_token
+    if token:
+        lines.append(f"  admin token (shown once, stored hashed): {token}")
+    else:
+        lines.append("  admin token: the one printed at first start")
+    lines.append(f"  dashboard: {base}/  (paste the admin token)")
+    prop = runtime.first_start.property
+    if prop is not None:
+        lines += [
+            "  try:",
+            f"    curl -s '{base}/v1/collect?measurement_id={prop.measurement_id}' "
+            "-H 'content-type: application/json' "
+            "-d '{\"client_id\":\"1.1\",\"events\":[{\"name\":\"page_view\","
+            "\"params\":{\"page_location\":\"https://example.com/\"}}]}'",
+            f"    curl -s '{base}/v1beta/properties/{prop.property_id}:runReport' "
+            "-H 'authorization: Bearer <admin token>' "
+            "-d '{\"dateRanges\":[{\"startDate\":\"today\",\"endDate\":\"today\"}],"
+            "\"metrics\":[{\"name\":\"screenPageViews\"}]}'",
+        ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,1 @@
+"""The write path: parse a protocol, validate against the event contract, stamp, enqueue."""

@@ -1,0 +1,122 @@
+"""footfall's native batch protocol: a GA4 Measurement Protocol body with per-event results.
+
+Problems with the request as a whole (bad JSON, wrong envelope, too many events or params)
+are a 4xx naming the field and limit. Problems with one event reject that event alone, with a
+stable reason code, and the others are accepted.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from footfall.report.errors import ApiError
+from footfall.schema import rules
+from footfall.schema.events import RawEvent
+from footfall.schema.wire import CollectEnvelope, EventResult, WireEvent
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    max_events: int = 25
+    max_params: int = 25
+    max_age_us: int = 72 * 3_600_000_000
+    max_future_us: int = 15 * 60_000_000
+
+
+class Stamp(msgspec.Struct, frozen=True, kw_only=True):
+    """What the collector knows about the request, added to every event."""
+
+    property_id: str
+    received_at: int
+    ip: str
+    user_agent: str
+    accept_language: str = ""
+    backfill: bool = False
+    protocol: str = "native"
+
+
+EARLIEST_EVENT_US = 1_420_070_400_000_000  # 2015-01-01T00:00:00Z
+_ENVELOPE = msgspec.json.Decoder(CollectEnvelope)
+_EVENT = msgspec.json.Decoder(WireEvent)
+
+
+def decode_envelope(body: bytes) -> CollectEnvelope:
+    try:
+        return _ENVELOPE.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+
+
+def _client_field(name: str, value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > limit or not value.isprintable():
+        raise ApiError(400, f"{name} must be 1 to {limit} printable characters")
+    return value
+
+
+def build_events(
+    envelope: CollectEnvelope, stamp: Stamp, limits: Limits
+) -> tuple[list[RawEvent], list[EventResult]]:
+    """Validate each event; return the accepted raw events and a result for every event."""
+    if not envelope.events:
+        raise ApiError(400, "events must not be empty")
+    if len(envelope.events) > limits.max_events:
+        raise ApiError(
+            400,
+            f"events has {len(envelope.events)} items; the limit is {limits.max_events} per request "
+            "(max_events_per_request)",
+        )
+    client_id = _client_field("client_id", envelope.client_id, rules.MAX_CLIENT_ID_CHARS)
+    user_id = _client_field("user_id", envelope.user_id, rules.MAX_USER_ID_CHARS)
+    accepted: list[RawEvent] = []
+    results: list[EventResult] = []
+    for index, raw in enumerate(envelope.events):
+        try:
+            event = _EVENT.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            results.append(_rejected(index, None, "invalid_event", f"events[{index}]: {exc}"))
+            continue
+        if len(event.params) > limits.max_params:
+            raise ApiError(
+                400,
+                f"events[{index}].params has {len(event.params)} parameters; the limit is "
+                f"{limits.max_params} per event (max_params_per_event)",
+            )
+        problem = rules.check_event(event)
+        event_time = event.timestamp_micros or envelope.timestamp_micros or stamp.received_at
+        if problem is None:
+            # history (backfill) may reach back to 2015, never into the future
+            max_age = stamp.received_at - EARLIEST_EVENT_US if stamp.backfill else limits.max_age_us
+            problem = rules.check_time(
+                event_time, stamp.received_at, max_age_us=max_age, max_future_us=limits.max_future_us
+            )
+        if problem is not None:
+            results.append(_rejected(index, event.event_id, problem.reason, f"events[{index}]: {problem.message}"))
+            continue
+        event_id = event.event_id or uuid.uuid4().hex
+        accepted.append(
+            RawEvent(
+                property_id=stamp.property_id,
+                event_id=event_id,
+                name=event.name,
+                event_time=event_time,
+                received_at=stamp.received_at,
+                params=event.params,
+                client_id=client_id,
+                user_id=user_id,
+                ip=stamp.ip,
+                user_agent=stamp.user_agent,
+                accept_language=stamp.accept_language,
+                protocol=stamp.protocol,
+            )
+        )
+        results.append(EventResult(index=index, status="accepted", event_id=event_id))
+    return accepted, results
+
+
+def _rejected(index: int, event_id: str | None, reason: str, message: str) -> EventResult:
+    return EventResult(index=index, status="rejected", event_id=event_id, reason=reason, message=message[:300])

@@ -1,0 +1,1 @@
+"""The gateway layer: who is calling, may they, and how much."""

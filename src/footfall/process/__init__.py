@@ -1,0 +1,1 @@
+"""The processor: decode queued raw events, run the named pipeline, sessionize, store."""

@@ -1,0 +1,75 @@
+"""The processing pipeline: a named list of small steps, each timed, each able to drop.
+
+A step reads the draft and fills in its own fields of the enriched event, or returns a
+:class:`Drop` with a typed reason. The list in :func:`build_pipeline` is the specification of
+what happens to every event, in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from footfall.process.bots import drop_bots
+from footfall.process.draft import Draft, Drop
+from footfall.process.fields import put_event_fields, put_local_time
+from footfall.process.geo import GeoLookup, make_put_geo
+from footfall.process.identity import SaltSource, make_put_identity
+from footfall.process.page import put_page
+from footfall.process.traffic import make_put_traffic_source
+from footfall.process.useragent import put_user_agent
+from footfall.property import Property
+from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
+
+Step = Callable[[Draft], Drop | None]
+
+
+class Pipeline:
+    def __init__(self, steps: list[tuple[str, Step]]) -> None:
+        self.steps = steps
+        self.seconds: dict[str, float] = {name: 0.0 for name, _ in steps}
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.steps]
+
+    def run(self, raw: RawEvent, prop: Property) -> EnrichedEvent | Drop:
+        event = EnrichedEvent(
+            property_id=raw.property_id,
+            event_id=raw.event_id,
+            event_name=raw.name,
+            event_time=raw.event_time,
+            received_at=raw.received_at,
+            event_date=dt.date(1970, 1, 1),
+            event_hour=0,
+            client_id=raw.client_id,
+            user_id=raw.user_id,
+        )
+        draft = Draft(raw, prop, event)
+        clock = time.perf_counter
+        for name, step in self.steps:
+            started = clock()
+            try:
+                dropped = step(draft)
+            except Exception as exc:  # a step bug must not stop the stream: dead-letter the event
+                dropped = Drop(DropReason.INVALID, f"{name} failed: {type(exc).__name__}")
+            self.seconds[name] += clock() - started
+            if dropped is not None:
+                return dropped
+        return event
+
+
+def build_pipeline(*, geo: GeoLookup, salts: SaltSource) -> Pipeline:
+    return Pipeline(
+        [
+            ("drop_bots", drop_bots),
+            ("put_user_agent", put_user_agent),
+            ("put_geo", make_put_geo(geo)),
+            ("put_page", put_page),
+            ("put_traffic_source", make_put_traffic_source()),
+            ("put_identity", make_put_identity(salts)),
+            ("put_event_fields", put_event_fields),
+            ("put_local_time", put_local_time),
+        ]
+    )

@@ -1,0 +1,124 @@
+"""One batch from the queue to one store transaction.
+
+Stages, in order: ``decode`` → ``pipeline`` (per event, see :mod:`pipeline`) → ``dedupe``
+(within the batch and against the store, on ``(property_id, event_id)``) → ``sessionize``
+(the new events with the stored sessions they touch) → a :class:`WriteSet`. Writing it and
+committing the queue offset is the worker's job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+
+import msgspec
+
+from footfall.process.draft import Drop
+from footfall.process.pipeline import Pipeline
+from footfall.process.sessions import SESSION_TIMEOUT_US, sessionize, stream_key
+from footfall.property import Property
+from footfall.schema.events import DeadLetter, DropReason, EnrichedEvent, RawEvent
+from footfall.store import EventStore, PropertyStore, RawRow, SessionProbe, WriteSet
+
+PROPERTY_CACHE_S = 5.0
+
+
+class BatchStats(msgspec.Struct):
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dropped: dict[str, int] = {}
+
+
+class Processor:
+    def __init__(self, store: EventStore, properties: PropertyStore, pipeline: Pipeline) -> None:
+        self.store = store
+        self.properties = properties
+        self.pipeline = pipeline
+        self._decoder = msgspec.msgpack.Decoder(RawEvent)
+        self._encoder = msgspec.msgpack.Encoder()
+        self._props: dict[str, tuple[float, Property | None]] = {}
+        self.totals = Counter[str]()
+
+    def _property(self, property_id: str) -> Property | None:
+        now = time.monotonic()
+        cached = self._props.get(property_id)
+        if cached is None or now - cached[0] > PROPERTY_CACHE_S:
+            cached = (now, self.properties.get_property(property_id))
+            self._props[property_id] = cached
+        return cached[1]
+
+    def process(self, messages: list[bytes]) -> tuple[WriteSet, BatchStats]:
+        writes = WriteSet()
+        stats = BatchStats(received=len(messages), dropped={})
+        fresh: dict[tuple[str, str], EnrichedEvent] = {}
+        for message in messages:
+            raw, result = self._enrich(message)
+            if raw is not None:
+                writes.raw.append(
+                    RawRow(raw.property_id, raw.event_id, raw.received_at, raw.event_time, raw.ip or None,
+                           self._encoder.encode(msgspec.structs.replace(raw, ip="")))
+                )
+            if isinstance(result, Drop):
+                stats.dropped[result.reason] = stats.dropped.get(result.reason, 0) + 1
+                writes.dead_letters.append(
+                    DeadLetter(
+                        property_id=raw.property_id if raw else "",
+                        event_id=raw.event_id if raw else "",
+                        reason=result.reason,
+                        detail=result.detail,
+                        received_at=raw.received_at if raw else time.time_ns() // 1000,
+                        payload=message,
+                    )
+                )
+                continue
+            key = (result.property_id, result.event_id)
+            if key in fresh:
+                stats.duplicates += 1
+                continue
+            fresh[key] = result
+        known = self.store.known_event_ids(list(fresh))
+        stats.duplicates += len(known)
+        new = [ev for key, ev in fresh.items() if key not in known]
+        self._sessionize(new, writes)
+        writes.events = new
+        stats.stored = len(new)
+        self.totals.update(received=stats.received, stored=stats.stored, duplicates=stats.duplicates)
+        self.totals.update({f"dropped_{k}": v for k, v in stats.dropped.items()})
+        return writes, stats
+
+    def _enrich(self, message: bytes) -> tuple[RawEvent | None, EnrichedEvent | Drop]:
+        try:
+            raw = self._decoder.decode(message)
+        except msgspec.DecodeError as exc:
+            return None, Drop(DropReason.UNDECODABLE, str(exc)[:200])
+        prop = self._property(raw.property_id)
+        if prop is None:
+            return raw, Drop(DropReason.UNKNOWN_PROPERTY, f"no property {raw.property_id}")
+        return raw, self.pipeline.run(raw, prop)
+
+    def _sessionize(self, new: list[EnrichedEvent], writes: WriteSet) -> None:
+        if not new:
+            return
+        spans: dict[tuple[str, str, str | None], list[int]] = {}
+        for ev in new:
+            span = spans.setdefault(stream_key(ev), [ev.event_time, ev.event_time])
+            span[0] = min(span[0], ev.event_time)
+            span[1] = max(span[1], ev.event_time)
+        probes = [SessionProbe(k[0], k[1], k[2], lo, hi) for k, (lo, hi) in spans.items()]
+        stored = self.store.session_events(probes, SESSION_TIMEOUT_US)
+        before = {(ev.property_id, ev.event_id): ev.session_key for ev in stored}
+        old_sessions = {(ev.property_id, ev.session_key) for ev in stored}
+        new_sessions: set[tuple[str, str]] = set()
+        for session, _events in sessionize([*stored, *new]):
+            writes.sessions.append(session)
+            new_sessions.add((session.property_id, session.session_key))
+        for ev in stored:
+            if ev.session_key != before[(ev.property_id, ev.event_id)]:
+                writes.rekeyed.append((ev.property_id, ev.event_id, ev.session_key))
+        writes.stale_sessions = sorted(old_sessions - new_sessions)
+        first: dict[tuple[str, str], tuple[int, str]] = defaultdict(lambda: (2**63 - 1, ""))
+        for ev in new:
+            key = (ev.property_id, ev.visitor_id)
+            first[key] = min(first[key], (ev.event_time, ev.event_id))
+        writes.first_seen = [(p, v, t, e) for (p, v), (t, e) in first.items()]

@@ -1,0 +1,97 @@
+"""The consumer loop: poll a batch, process it, write it, then commit the queue offset.
+
+The offset is committed only after the store has the batch, so a crash anywhere in between
+means the batch is read again, and the store's dedupe on ``event_id`` makes that harmless.
+A failing store is retried with backoff from the last committed offset.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from footfall.process.processor import Processor
+from footfall.queue import Consumer
+from footfall.store import EventStore
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 30.0
+
+
+class Worker:
+    def __init__(
+        self,
+        open_consumer: Callable[[], Consumer],
+        processor: Processor,
+        store: EventStore,
+        *,
+        batch_size: int,
+        flush_interval: float,
+    ) -> None:
+        self._open_consumer = open_consumer
+        self.consumer = open_consumer()
+        self.processor = processor
+        self.store = store
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.batches = 0
+        self.last_batch_at = 0.0  # time.time() of the last committed batch
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, timeout: float) -> int:
+        """Handle at most one batch; returns how many messages it had."""
+        batch = self.consumer.poll(self.batch_size, timeout)
+        if not batch.messages:
+            return 0
+        writes, stats = self.processor.process(batch.messages)
+        self.store.write(writes)
+        self.consumer.commit(batch)
+        self.batches += 1
+        self.last_batch_at = time.time()
+        log.debug("batch of %d: stored %d, duplicates %d, dropped %s",
+                  stats.received, stats.stored, stats.duplicates, stats.dropped)
+        return len(batch.messages)
+
+    def drain(self, timeout: float = 0.0) -> int:
+        """Process until the queue is empty (tests and shutdown)."""
+        total = 0
+        while n := self.run_once(timeout):
+            total += n
+        return total
+
+    def _loop(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                n = self.run_once(self.flush_interval)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.exception("processing failed; retrying from the last committed offset")
+                self._stop.wait(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                self.consumer.close()
+                self.consumer = self._open_consumer()
+                continue
+            backoff = 0.5
+            self.last_error = ""
+            if 0 < n < self.batch_size:
+                # a partial batch: let the next one gather for one flush interval
+                self._stop.wait(self.flush_interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="footfall-processor", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        self.consumer.close()

@@ -1,0 +1,75 @@
+"""The queue port: publish durably, consume in batches, commit after the store has them.
+
+Adapters are chosen by URL: ``memory://name`` (tests), ``local:///path/queue.sqlite3``
+(embedded, SQLite in WAL mode with group commit), ``kafka://host:port/topic`` (cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import msgspec
+
+# (partition key, value): the key keeps one visitor's events in order where the queue partitions
+Message = tuple[bytes, bytes]
+
+
+class QueueUnavailable(Exception):
+    """The queue could not make a batch durable in time; the caller should answer 503."""
+
+
+class Batch(msgspec.Struct, frozen=True):
+    messages: list[bytes]
+    first_offset: int
+    last_offset: int
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+class Publisher(Protocol):
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Return only once every message is durable; raise QueueUnavailable otherwise."""
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    def poll(self, max_messages: int, timeout: float) -> Batch:
+        """The next messages after the last poll (empty batch if none arrived within timeout)."""
+
+    def commit(self, batch: Batch) -> None:
+        """Mark the batch done; after a restart, consumption resumes after it."""
+
+    def seek(self, since_us: int) -> None:
+        """Rewind so the next poll returns messages appended at or after ``since_us``."""
+
+    def close(self) -> None: ...
+
+
+def open_publisher(url: str, *, retention_hours: int = 168) -> Publisher:
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        from footfall.queue.memory import MemoryPublisher, memory_log
+
+        return MemoryPublisher(memory_log(parts.netloc or "default"))
+    if parts.scheme == "local":
+        from footfall.queue.local import LocalPublisher
+
+        return LocalPublisher(parts.path, retention_hours=retention_hours)
+    raise ValueError(f"no queue adapter for {url!r}")
+
+
+def open_consumer(url: str, group: str) -> Consumer:
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        from footfall.queue.memory import MemoryConsumer, memory_log
+
+        return MemoryConsumer(memory_log(parts.netloc or "default"), group)
+    if parts.scheme == "local":
+        from footfall.queue.local import LocalConsumer
+
+        return LocalConsumer(parts.path, group)
+    raise ValueError(f"no queue adapter for {url!r}")

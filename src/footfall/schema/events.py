@@ -1,0 +1,114 @@
+"""The event contract as queued and stored (version 1).
+
+``RawEvent`` is what the collector puts on the queue: the client's event exactly as received,
+stamped with ``event_id``, ``received_at``, the client address and user agent. It is immutable
+history; everything else is derived from it and can be rebuilt.
+
+``EnrichedEvent`` is what the processor stores for reports. It never holds the client address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import msgspec
+
+from footfall.schema.wire import ParamValue
+
+SCHEMA_VERSION = 1
+
+
+class RawEvent(msgspec.Struct, kw_only=True, frozen=True):
+    property_id: str
+    event_id: str
+    name: str
+    event_time: int  # microseconds since the epoch, UTC, as the client said (or received_at)
+    received_at: int  # microseconds since the epoch, UTC, server clock
+    params: dict[str, ParamValue] = {}
+    client_id: str | None = None
+    user_id: str | None = None
+    ip: str = ""
+    user_agent: str = ""
+    accept_language: str = ""
+    protocol: str = "native"
+    v: int = SCHEMA_VERSION
+
+
+class EnrichedEvent(msgspec.Struct, kw_only=True):
+    property_id: str
+    event_id: str
+    event_name: str
+    event_time: int
+    received_at: int
+    event_date: dt.date  # in the property's time zone
+    event_hour: int  # 0..23 in the property's time zone
+    visitor_id: str = ""
+    client_id: str | None = None
+    user_id: str | None = None
+    client_session_id: str | None = None
+    session_key: str = ""
+    page_location: str = ""
+    page_host: str = ""
+    page_path: str = ""
+    page_title: str = ""
+    page_referrer: str = ""
+    source: str = "(direct)"
+    medium: str = "(none)"
+    campaign: str = "(direct)"
+    campaign_id: str = ""
+    term: str = ""
+    content: str = ""
+    click_id: str = ""
+    click_id_type: str = ""
+    channel_group: str = "Direct"
+    country_id: str = ""  # ISO 3166-1 alpha-2; empty when unknown
+    country: str = ""  # the country's English name
+    device_category: str = "desktop"
+    browser: str = ""
+    browser_version: str = ""
+    os: str = ""
+    os_version: str = ""
+    language_code: str = ""  # lower-case BCP 47 tag, e.g. en-us
+    language: str = ""  # the language's English name, e.g. English
+    screen_resolution: str = ""
+    engagement_time_ms: int = 0
+    is_key_event: bool = False
+    value: float | None = None
+    currency: str = ""
+    params: dict[str, str] = {}
+
+
+class Session(msgspec.Struct, kw_only=True):
+    property_id: str
+    session_key: str
+    visitor_id: str
+    client_session_id: str | None
+    start_time: int
+    end_time: int
+    event_count: int
+    page_views: int
+    engagement_ms: int
+    key_events: int
+    engaged: bool
+    landing_page: str
+    source: str
+    medium: str
+    campaign: str
+    channel_group: str
+
+
+class DropReason(enum.StrEnum):
+    BOT = "bot"
+    UNDECODABLE = "undecodable"
+    UNKNOWN_PROPERTY = "unknown_property"
+    INVALID = "invalid"
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    property_id: str
+    event_id: str
+    reason: DropReason
+    detail: str
+    received_at: int
+    payload: bytes  # the raw event as queued (msgpack)

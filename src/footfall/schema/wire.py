@@ -1,0 +1,47 @@
+"""What clients send to ``POST /v1/collect``: a GA4 Measurement Protocol body plus ``event_id``.
+
+The envelope is decoded first with each event kept as raw JSON, so one bad event is rejected
+on its own while the good ones in the same request are accepted.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# GA4 accepts string, integer, float and boolean parameter values.
+ParamValue = str | int | float | bool
+
+
+class WireEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    params: dict[str, ParamValue] = {}
+    # footfall additions: a client-chosen id that makes retries idempotent, and the event's own
+    # time (GA4's request-level ``timestamp_micros`` applies when this is absent)
+    event_id: str | None = None
+    timestamp_micros: int | None = None
+
+
+class CollectEnvelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    events: list[msgspec.Raw]
+    client_id: str | None = None
+    user_id: str | None = None
+    measurement_id: str | None = None
+    timestamp_micros: int | None = None
+    # accepted for GA4 compatibility; not stored yet
+    user_properties: dict[str, msgspec.Raw] | None = None
+    non_personalized_ads: bool | None = None
+    consent: dict[str, str] | None = None
+
+
+class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    status: str  # "accepted" | "rejected"
+    event_id: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class CollectResponse(msgspec.Struct, kw_only=True):
+    accepted: int
+    rejected: int
+    events: list[EventResult]

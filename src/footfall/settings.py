@@ -1,0 +1,179 @@
+"""One typed settings object for every footfall role.
+
+Layers, later wins: defaults < TOML file < ``FOOTFALL_*`` environment < command-line flags.
+Loaded once at start by :func:`load_settings`; a bad value stops the process with a message
+that names the setting, where it came from and what to do. No other module reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+ENV_PREFIX = "FOOTFALL_"
+QUEUE_SCHEMES = ("local", "memory", "kafka")
+STORE_SCHEMES = ("duckdb", "memory", "cassandra")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message says which one and how to fix it."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    # where to listen
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # where state lives; queue and store default to files under data_dir
+    data_dir: str = "./footfall-data"
+    queue: str = ""
+    store: str = ""
+    # processing
+    flush_interval: float = 0.5
+    batch_size: int = 2000
+    raw_retention_hours: int = 168
+    # ingestion limits (GA4 Measurement Protocol's, unless changed)
+    max_body_bytes: int = 130_000
+    max_decompressed_bytes: int = 1_000_000
+    max_events_per_request: int = 25
+    max_params_per_event: int = 25
+    max_event_age_hours: int = 72
+    max_future_minutes: int = 15
+    # publish waits this long for the queue to say the batch is durable, then answers 503
+    publish_timeout: float = 10.0
+    # client address: trust X-Forwarded-For only behind a proxy you run
+    trust_forwarded_for: bool = False
+    # first start: the default property and the admin token
+    default_time_zone: str = "UTC"
+    default_currency: str = "USD"
+    admin_token: str = ""
+    # geography: a MaxMind-format country database replacing the bundled one
+    geo_database: str = ""
+    log_level: str = "info"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def queue_url(self) -> str:
+        return self.queue or f"local://{(self.data_path / 'queue.sqlite3').resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"duckdb://{(self.data_path / 'footfall.duckdb').resolve()}"
+
+
+_FIELDS: tuple[str, ...] = Settings.__struct_fields__
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, str]:
+    layer: dict[str, str] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in _FIELDS:
+            raise SettingsError(
+                f"unknown environment variable {key}; footfall settings are: "
+                + ", ".join(ENV_PREFIX + f.upper() for f in _FIELDS)
+            )
+        layer[name] = value
+    return layer
+
+
+def _file_layer(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist; fix --config or FOOTFALL_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Settings:
+    """Merge the layers and validate; raise :class:`SettingsError` with a fix on failure."""
+    environ = os.environ if environ is None else environ
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    sources: dict[str, str] = {}
+    merged: dict[str, Any] = {}
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if config_file:
+        layers.append((f"config file {config_file}", _file_layer(Path(config_file))))
+    layers.append(("environment", _env_layer(environ)))
+    layers.append(("command line", {k: v for k, v in (flags or {}).items() if v is not None}))
+    for origin, layer in layers:
+        for key, value in layer.items():
+            merged[key] = value
+            sources[key] = origin
+    try:
+        settings = msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(exc, sources)) from None
+    _check(settings)
+    return settings
+
+
+def _explain(exc: msgspec.ValidationError, sources: Mapping[str, str]) -> str:
+    text = str(exc)
+    for name, origin in sources.items():
+        if f"`$.{name}`" in text:
+            return (
+                f"setting {name!r} (from {origin}; env {ENV_PREFIX}{name.upper()}) is invalid: "
+                f"{text.split(' - at ')[0]}"
+            )
+    return f"invalid settings: {text}"
+
+
+def _check(s: Settings) -> None:
+    if not 0 < s.port < 65536:
+        raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
+    if not 0 < s.flush_interval <= 60:
+        raise SettingsError(f"flush_interval must be in (0, 60] seconds, got {s.flush_interval}")
+    if s.batch_size < 1:
+        raise SettingsError("batch_size must be at least 1")
+    for name in ("max_body_bytes", "max_decompressed_bytes", "max_events_per_request", "max_params_per_event"):
+        if getattr(s, name) < 1:
+            raise SettingsError(f"{name} must be positive")
+    if s.max_decompressed_bytes < s.max_body_bytes:
+        raise SettingsError("max_decompressed_bytes must be at least max_body_bytes")
+    try:
+        ZoneInfo(s.default_time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"default_time_zone {s.default_time_zone!r} is not an IANA time zone (e.g. Europe/Paris)"
+        ) from None
+    _check_url("queue", s.queue_url, QUEUE_SCHEMES)
+    _check_url("store", s.store_url, STORE_SCHEMES)
+    if s.geo_database and not Path(s.geo_database).is_file():
+        raise SettingsError(f"geo_database {s.geo_database!r} is not a file (a MaxMind .mmdb)")
+    if s.admin_token and len(s.admin_token) < 24:
+        raise SettingsError("admin_token must be at least 24 characters (or leave it empty to generate one)")
+    if s.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise SettingsError("log_level must be one of debug, info, warning, error")
+
+
+def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in schemes:
+        raise SettingsError(
+            f"{name} URL {url!r} has scheme {scheme!r}; use one of "
+            + ", ".join(f"{s}://" for s in schemes)
+        )

@@ -1,0 +1,1 @@
+"""``footfall simulate``: seeded synthetic traffic and the reports it must produce."""

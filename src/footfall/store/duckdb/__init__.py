@@ -1,0 +1,281 @@
+"""Embedded store on DuckDB: one writer connection, a small pool of reader cursors.
+
+DuckDB allows one writing process; inside it, writes are serialised by a lock (the processor
+writes a batch in one transaction, tenancy changes are rare) and reports run on their own
+cursors, which read a consistent snapshot without waiting for the writer (MVCC).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from footfall.property import Property
+from footfall.report.query import ReportQuery, ReportResult
+from footfall.schema.events import EnrichedEvent
+from footfall.store import SessionProbe, WriteSet
+from footfall.store.duckdb import arrow
+from footfall.store.duckdb.report_sql import run_report
+
+READERS = 4
+_EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
+_SESSION_UPDATE = ", ".join(
+    f"{c} = excluded.{c}" for c in arrow.SESSION_SCHEMA.names if c not in ("property_id", "session_key")
+)
+
+
+class DuckDBStore:
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._con = duckdb.connect(path)
+        self._lock = threading.Lock()
+        schema = resources.files("footfall.store.duckdb").joinpath("schema.sql").read_text()
+        self._con.execute(schema)
+        self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
+        for _ in range(READERS):
+            self._readers.put(self._con.cursor())
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._readers.get()
+        try:
+            yield cur
+        finally:
+            self._readers.put(cur)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    @staticmethod
+    def _insert(con: duckdb.DuckDBPyConnection, sql: str, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        con.register("_batch", table)
+        try:
+            con.execute(sql)
+        finally:
+            con.unregister("_batch")
+
+    # -- EventStore -----------------------------------------------------------------------
+
+    def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        table = arrow.rows_table(["property_id", "event_id"], [pa.string(), pa.string()], keys)
+        with self._reader() as cur:
+            cur.register("_keys", table)
+            try:
+                rows = cur.execute(
+                    "SELECT e.property_id, e.event_id FROM events e "
+                    "SEMI JOIN _keys k ON e.property_id = k.property_id AND e.event_id = k.event_id"
+                ).fetchall()
+            finally:
+                cur.unregister("_keys")
+        return {(r[0], r[1]) for r in rows}
+
+    def session_events(self, probes: Sequence[SessionProbe], timeout_us: int) -> list[EnrichedEvent]:
+        if not probes:
+            return []
+        table = arrow.rows_table(
+            ["property_id", "visitor_id", "csid", "lo", "hi"],
+            [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64()],
+            [(p.property_id, p.visitor_id, p.client_session_id, p.lo, p.hi) for p in probes],
+        )
+        lowest = min(p.lo for p in probes) - timeout_us
+        with self._reader() as cur:
+            cur.register("_probes", table)
+            try:
+                found = cur.execute(
+                    "SELECT DISTINCT s.property_id, s.session_key, s.start_time, s.end_time "
+                    "FROM sessions s JOIN _probes p ON s.property_id = p.property_id "
+                    "AND s.visitor_id = p.visitor_id "
+                    "AND s.client_session_id IS NOT DISTINCT FROM p.csid "
+                    "AND s.start_time <= p.hi + ? AND s.end_time >= p.lo - ? "
+                    "WHERE s.end_time >= ?",
+                    [timeout_us, timeout_us, lowest],
+                ).fetchall()
+            finally:
+                cur.unregister("_probes")
+            if not found:
+                return []
+            keys = arrow.rows_table(
+                ["property_id", "session_key"], [pa.string(), pa.string()], [(r[0], r[1]) for r in found]
+            )
+            cur.register("_sessions", keys)
+            try:
+                result = cur.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events e SEMI JOIN _sessions k "
+                    "ON e.property_id = k.property_id AND e.session_key = k.session_key "
+                    "WHERE e.event_time BETWEEN ? AND ?",
+                    [min(r[2] for r in found), max(r[3] for r in found)],
+                )
+                names = [d[0] for d in result.description]
+                rows = result.fetchall()
+            finally:
+                cur.unregister("_sessions")
+        return [EnrichedEvent(**dict(zip(names, row, strict=True))) for row in rows]
+
+    def write(self, writes: WriteSet) -> None:
+        raw = arrow.rows_table(
+            ["property_id", "event_id", "received_at", "event_time", "ip", "payload"],
+            [pa.string(), pa.string(), pa.int64(), pa.int64(), pa.string(), pa.binary()],
+            [(r.property_id, r.event_id, r.received_at, r.event_time, r.ip, r.payload) for r in writes.raw],
+        )
+        rekeyed = arrow.rows_table(
+            ["property_id", "event_id", "session_key"], [pa.string()] * 3, writes.rekeyed
+        )
+        stale = arrow.rows_table(["property_id", "session_key"], [pa.string()] * 2, writes.stale_sessions)
+        first_seen = arrow.rows_table(
+            ["property_id", "visitor_id", "first_time", "first_event_id"],
+            [pa.string(), pa.string(), pa.int64(), pa.string()],
+            writes.first_seen,
+        )
+        dead = arrow.rows_table(
+            ["property_id", "event_id", "reason", "detail", "received_at", "payload"],
+            [pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.binary()],
+            [(d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload) for d in writes.dead_letters],
+        )
+        with self._transaction() as con:
+            self._insert(con, "INSERT INTO raw_events SELECT * FROM _batch ON CONFLICT DO NOTHING", raw)
+            if writes.events:
+                self._insert(
+                    con,
+                    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM _batch ON CONFLICT DO NOTHING",
+                    arrow.events_table(writes.events),
+                )
+            self._insert(
+                con,
+                "UPDATE events SET session_key = b.session_key FROM _batch b "
+                "WHERE events.property_id = b.property_id AND events.event_id = b.event_id",
+                rekeyed,
+            )
+            self._insert(
+                con,
+                "DELETE FROM sessions USING _batch b "
+                "WHERE sessions.property_id = b.property_id AND sessions.session_key = b.session_key",
+                stale,
+            )
+            if writes.sessions:
+                self._insert(
+                    con,
+                    f"INSERT INTO sessions SELECT * FROM _batch ON CONFLICT DO UPDATE SET {_SESSION_UPDATE}",
+                    arrow.sessions_table(writes.sessions),
+                )
+            self._insert(
+                con,
+                "INSERT INTO visitors SELECT * FROM _batch ON CONFLICT DO UPDATE SET "
+                "first_time = excluded.first_time, first_event_id = excluded.first_event_id "
+                "WHERE excluded.first_time < visitors.first_time OR (excluded.first_time = "
+                "visitors.first_time AND excluded.first_event_id < visitors.first_event_id)",
+                first_seen,
+            )
+            self._insert(con, "INSERT INTO dead_letters SELECT * FROM _batch", dead)
+
+    def scrub_raw_ips(self, received_before_us: int) -> None:
+        """Forget client addresses of raw events older than the raw retention window."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE raw_events SET ip = NULL WHERE received_at < ? AND ip IS NOT NULL",
+                [received_before_us],
+            )
+
+    # -- PropertyStore ----------------------------------------------------------------------
+
+    _PROPERTY_COLUMNS = "property_id, name, measurement_id, time_zone, currency, key_events, created_at"
+
+    @staticmethod
+    def _property(row: Sequence[Any]) -> Property:
+        return Property(
+            property_id=row[0], name=row[1], measurement_id=row[2], time_zone=row[3],
+            currency=row[4], key_events=tuple(row[5]), created_at=row[6],
+        )
+
+    def _properties(self, where: str, params: Sequence[Any]) -> list[Property]:
+        with self._reader() as cur:
+            rows = cur.execute(
+                f"SELECT {self._PROPERTY_COLUMNS} FROM properties {where} ORDER BY property_id", params
+            ).fetchall()
+        return [self._property(r) for r in rows]
+
+    def get_property(self, property_id: str) -> Property | None:
+        found = self._properties("WHERE property_id = ?", [property_id])
+        return found[0] if found else None
+
+    def property_for_measurement_id(self, measurement_id: str) -> Property | None:
+        found = self._properties("WHERE measurement_id = ?", [measurement_id])
+        return found[0] if found else None
+
+    def list_properties(self) -> list[Property]:
+        return self._properties("", [])
+
+    def save_property(self, prop: Property) -> None:
+        with self._transaction() as con:
+            con.execute(
+                f"INSERT INTO properties ({self._PROPERTY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (property_id) DO UPDATE SET name = excluded.name, "
+                "measurement_id = excluded.measurement_id, time_zone = excluded.time_zone, "
+                "currency = excluded.currency, key_events = excluded.key_events",
+                [prop.property_id, prop.name, prop.measurement_id, prop.time_zone, prop.currency,
+                 list(prop.key_events), prop.created_at],
+            )
+
+    # -- MetaStore ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._reader() as cur:
+            row = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str, *, only_if_absent: bool = False) -> str:
+        with self._transaction() as con:
+            if only_if_absent:
+                con.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING", [key, value])
+            else:
+                con.execute(
+                    "INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+                    [key, value],
+                )
+            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    # -- ReportStore -------------------------------------------------------------------------
+
+    def run_report(self, query: ReportQuery) -> ReportResult:
+        with self._reader() as cur:
+            return run_report(cur, query)
+
+    def count(self, table: str) -> int:
+        """Rows in one of the store's tables (operations and tests)."""
+        if table not in ("raw_events", "events", "sessions", "visitors", "dead_letters", "properties"):
+            raise ValueError(f"unknown table {table!r}")
+        with self._reader() as cur:
+            row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            while not self._readers.empty():
+                self._readers.get_nowait().close()
+            self._con.close()
