@@ -32,7 +32,7 @@ from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
 from footfall.process.worker import Worker
 from footfall.property import Property
-from footfall.queue import Publisher, open_consumer, open_publisher
+from footfall.queue import Publisher, open_consumer, open_publisher, pending
 from footfall.report.errors import ApiError
 from footfall.settings import Settings
 from footfall.store import Store, open_store
@@ -131,6 +131,10 @@ class Runtime:
                 "events": dict(self.processor.totals),
             },
         }
+        try:
+            checks["queue"] = {"pending": pending(self.settings.queue_url, PROCESSOR_GROUP)}
+        except Exception as exc:
+            checks["queue"] = {"error": type(exc).__name__}
         try:
             self.store.get_meta("readiness-probe")
             checks["store"] = "ok"

@@ -62,6 +62,22 @@ def open_publisher(url: str, *, retention_hours: int = 168) -> Publisher:
     raise ValueError(f"no queue adapter for {url!r}")
 
 
+def pending(url: str, group: str) -> int:
+    """Messages appended but not yet committed by ``group`` (for readiness and tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        from footfall.queue.memory import memory_log
+
+        log = memory_log(parts.netloc or "default")
+        with log.cond:
+            return len(log.entries) - log.committed.get(group, 0)
+    if parts.scheme == "local":
+        from footfall.queue.local import pending as local_pending
+
+        return local_pending(parts.path, group)
+    raise ValueError(f"no queue adapter for {url!r}")
+
+
 def open_consumer(url: str, group: str) -> Consumer:
     parts = urlsplit(url)
     if parts.scheme == "memory":

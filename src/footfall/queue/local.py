@@ -143,6 +143,20 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(QueueUnavailable(f"queue append failed: {error}"))
 
 
+def pending(path: str, group: str) -> int:
+    """Messages not yet committed by ``group``, read on a short-lived connection of its own."""
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        row = conn.execute(
+            "SELECT (SELECT coalesce(max(offset), 0) FROM log) - "
+            "coalesce((SELECT committed FROM consumer_offsets WHERE grp = ?), 0)",
+            (group,),
+        ).fetchone()
+    finally:
+        conn.close()
+    return max(0, int(row[0]))
+
+
 class LocalConsumer:
     POLL_STEP_S = 0.02
 
@@ -195,10 +209,6 @@ class LocalConsumer:
             "UPDATE consumer_offsets SET committed = ? WHERE grp = ?", (start, self.group)
         )
         self.position = start
-
-    def lag(self) -> int:
-        row = self._conn.execute("SELECT coalesce(max(offset), 0) FROM log").fetchone()
-        return max(0, int(row[0]) - self._committed())
 
     def close(self) -> None:
         self._conn.close()

@@ -1,0 +1,147 @@
+"""Shared fixtures: an in-process app on memory adapters, and raw events to feed the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+import httpx
+
+from footfall.property import Property
+from footfall.schema.events import RawEvent
+from footfall.serve import Runtime, create_app
+from footfall.settings import Settings, load_settings
+
+ADMIN_TOKEN = "ff_admin_test-token-for-the-suite-0123456789"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1"
+)
+_queue_names = itertools.count()
+
+
+def example(name: str) -> dict[str, Any]:
+    """One of the event contract's example payloads (shared with the collector and processor tests)."""
+    text = resources.files("footfall.schema").joinpath("examples", name).read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def example_names() -> list[str]:
+    folder = resources.files("footfall.schema").joinpath("examples")
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    flags = {
+        "data_dir": str(tmp_path),
+        "store": "memory://",
+        "queue": f"memory://q{next(_queue_names)}",
+        "admin_token": ADMIN_TOKEN,
+        **overrides,
+    }
+    return load_settings(flags, environ={})
+
+
+class SyncASGI:
+    """A small synchronous HTTP client for an ASGI app (lifespan not run)."""
+
+    def __init__(self, asgi: Any) -> None:
+        self.transport = httpx.ASGITransport(app=asgi, client=("203.0.113.9", 50000))
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            async with httpx.AsyncClient(transport=self.transport, base_url="http://testserver") as c:
+                return await c.request(method, url, **kw)
+
+        return asyncio.run(go())
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def options(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("OPTIONS", url, **kw)
+
+
+class App:
+    """footfall serve in-process: HTTP through the ASGI app, processing on demand."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.http = SyncASGI(create_app(runtime))
+        props = runtime.store.list_properties()
+        self.property: Property = props[0]
+
+    @property
+    def mid(self) -> str:
+        return self.property.measurement_id
+
+    def collect(self, body: Any, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        h = {"user-agent": CHROME, **(headers or {})}
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.http.post(f"/v1/collect?measurement_id={self.mid}", content=content, headers=h, **kw)
+
+    def process(self) -> int:
+        return self.runtime.worker.drain()
+
+    def report(self, body: dict[str, Any], token: str = ADMIN_TOKEN) -> Any:
+        return self.http.post(
+            f"/v1beta/properties/{self.property.property_id}:runReport",
+            json=body,
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    def rows(self, body: dict[str, Any]) -> dict[tuple[str, ...], list[str]]:
+        r = self.report(body)
+        assert r.status_code == 200, r.text
+        return {
+            tuple(v["value"] for v in row["dimensionValues"]): [v["value"] for v in row["metricValues"]]
+            for row in r.json().get("rows", [])
+        }
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    runtime = Runtime(make_settings(tmp_path))
+    yield App(runtime)
+    runtime.stop()
+
+
+def raw_event(**kw: Any) -> RawEvent:
+    defaults: dict[str, Any] = {
+        "property_id": "100000001",
+        "event_id": f"e{next(_queue_names)}",
+        "name": "page_view",
+        "event_time": now_us(),
+        "received_at": now_us(),
+        "params": {"page_location": "https://shop.example.com/"},
+        "client_id": "c1",
+        "ip": "23.20.0.10",
+        "user_agent": CHROME,
+    }
+    defaults.update(kw)
+    return RawEvent(**defaults)
+
+
+def encode(event: RawEvent) -> bytes:
+    return msgspec.msgpack.encode(event)

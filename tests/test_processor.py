@@ -1,0 +1,205 @@
+"""The processor's batch stages against a real (in-memory) DuckDB store."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from conftest import CHROME, encode, example, example_names, now_us, raw_event
+
+from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
+from footfall.process.geo import GeoLookup
+from footfall.process.identity import SaltSource
+from footfall.process.pipeline import build_pipeline
+from footfall.process.processor import Processor
+from footfall.property import Property
+from footfall.schema.events import RawEvent
+from footfall.store.duckdb import DuckDBStore
+
+PROPERTY = Property(property_id="100000001", name="t", measurement_id="G-TEST", time_zone="UTC")
+MIN = 60_000_000
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.store = DuckDBStore(":memory:")
+        self.store.save_property(PROPERTY)
+        self.geo = GeoLookup()
+        self.processor = Processor(self.store, self.store, build_pipeline(geo=self.geo, salts=SaltSource(self.store)))
+
+    def feed(self, events: list[RawEvent] | list[bytes]) -> Any:
+        messages = [e if isinstance(e, bytes) else encode(e) for e in events]
+        writes, stats = self.processor.process(messages)
+        self.store.write(writes)
+        return stats
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.store._reader() as cur:
+            return cur.execute(sql).fetchall()
+
+    def sessions(self) -> list[tuple[Any, ...]]:
+        return self.query(
+            "SELECT visitor_id, start_time, end_time, event_count, page_views, engaged, landing_page "
+            "FROM sessions ORDER BY ALL"
+        )
+
+    def event_sessions(self) -> list[tuple[Any, ...]]:
+        return self.query("SELECT event_id, session_key FROM events ORDER BY ALL")
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    yield r
+    r.geo.close()
+    r.store.close()
+
+
+def visit(visitor: str, start: int, n: int, gap: int = 5 * MIN, prefix: str = "") -> list[RawEvent]:
+    return [
+        raw_event(
+            event_id=f"{prefix}{visitor}-{i}", client_id=visitor, event_time=start + i * gap,
+            params={"page_location": f"https://shop.example.com/p{i}", "engagement_time_msec": 3000},
+        )
+        for i in range(n)
+    ]
+
+
+def test_replaying_a_batch_changes_nothing(rig: Rig) -> None:
+    t0 = now_us() - 3600 * 1_000_000
+    events = visit("a", t0, 4) + visit("b", t0, 2)
+    first = rig.feed(events)
+    assert first.stored == 6
+    before = (rig.sessions(), rig.event_sessions(), rig.store.count("raw_events"))
+    for _ in range(3):
+        again = rig.feed(events)
+        assert (again.stored, again.duplicates) == (0, 6)
+    assert (rig.sessions(), rig.event_sessions(), rig.store.count("raw_events")) == before
+
+
+def test_duplicates_inside_one_batch_count_once(rig: Rig) -> None:
+    e = raw_event(event_id="same")
+    stats = rig.feed([e, e, e])
+    assert (stats.stored, stats.duplicates) == (1, 2)
+    assert rig.store.count("events") == 1
+
+
+def test_sessions_are_the_same_whatever_the_batches_and_their_order(rig: Rig) -> None:
+    t0 = now_us() - 5 * 3600 * 1_000_000
+    events = (
+        visit("a", t0, 6, gap=20 * MIN)  # one session: gaps under 30 minutes
+        + visit("a", t0 + 4 * 3600 * 1_000_000, 2, prefix="r")  # a second session hours later
+        + visit("b", t0, 3, gap=45 * MIN)  # three sessions: gaps over 30 minutes
+    )
+    rig.feed(events)
+    expected = (rig.sessions(), rig.event_sessions())
+
+    shuffled = Rig()
+    try:
+        order = events[:]
+        random.Random(7).shuffle(order)
+        for i in range(0, len(order), 2):  # small batches, in a random order
+            shuffled.feed(order[i : i + 2])
+        assert (shuffled.sessions(), shuffled.event_sessions()) == expected
+        assert shuffled.store.count("sessions") == 1 + 1 + 3
+    finally:
+        shuffled.geo.close()
+        shuffled.store.close()
+
+
+def test_a_late_event_merges_stored_sessions(rig: Rig) -> None:
+    t0 = now_us() - 3600 * 1_000_000
+    rig.feed([raw_event(event_id="x1", event_time=t0), raw_event(event_id="x3", event_time=t0 + 40 * MIN)])
+    assert rig.store.count("sessions") == 2
+    rig.feed([raw_event(event_id="x2", event_time=t0 + 20 * MIN)])
+    assert rig.store.count("sessions") == 1
+    (session,) = rig.sessions()
+    assert (session[3], session[4], session[5]) == (3, 3, True)
+    assert len({key for _id, key in rig.event_sessions()}) == 1
+
+
+def test_bots_unknown_properties_and_garbage_go_to_dead_letters(rig: Rig) -> None:
+    stats = rig.feed(
+        [
+            raw_event(event_id="bot", user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+            raw_event(event_id="ghost", property_id="999"),
+            b"\x93not msgpack",
+            raw_event(event_id="person"),
+        ]
+    )
+    assert stats.stored == 1
+    rows = rig.query("SELECT event_id, reason, octet_length(payload) > 0 FROM dead_letters ORDER BY reason")
+    assert rows == [("bot", "bot", True), ("", "undecodable", True), ("ghost", "unknown_property", True)]
+    # raw events keep everything that could be decoded, bots included, for re-processing
+    assert rig.store.count("raw_events") == 3
+
+
+def test_client_address_stays_out_of_enriched_events(rig: Rig) -> None:
+    rig.feed([raw_event(event_id="ip1", ip="23.20.0.77", client_id=None)])
+    (ip, payload) = rig.query("SELECT ip, payload FROM raw_events")[0]
+    assert ip == "23.20.0.77"
+    assert msgspec.msgpack.decode(payload, type=RawEvent).ip == ""
+    columns = rig.query("SELECT * FROM events")[0]
+    assert not any("23.20.0.77" in str(value) for value in columns)
+    rig.store.scrub_raw_ips(now_us() + 1)
+    assert rig.query("SELECT ip FROM raw_events") == [(None,)]
+
+
+def test_new_users_are_marked_by_their_first_event_whatever_the_order(rig: Rig) -> None:
+    t0 = now_us() - 3600 * 1_000_000
+    rig.feed([raw_event(event_id="later", event_time=t0 + MIN)])
+    rig.feed([raw_event(event_id="earlier", event_time=t0)])
+    assert rig.query("SELECT first_event_id FROM visitors") == [("earlier",)]
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None:
+    """The event contract's examples, through the collector's validation and the processor."""
+    stamp = Stamp(property_id=PROPERTY.property_id, received_at=now_us(), ip="86.128.0.7", user_agent=CHROME,
+                  accept_language="en-GB,en;q=0.9")
+    accepted, results = build_events(decode_envelope(msgspec.json.encode(example(name))), stamp, Limits())
+    rig.feed(accepted)
+    rows = rig.query(
+        "SELECT event_id, event_name, page_path, source, medium, campaign, channel_group, country, "
+        "device_category, browser, language, is_key_event, value, currency FROM events ORDER BY event_id"
+    )
+    assert rows == GOLDEN[name], rows
+    assert [r.status for r in results] == STATUSES[name]
+
+
+GOLDEN: dict[str, list[tuple[Any, ...]]] = {
+    "cookieless.json": [
+        ("ex-cookieless-1", "page_view", "/", "l.facebook.com", "referral", "(referral)", "Organic Social",
+         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+    ],
+    "mixed_batch.json": [
+        ("ex-mixed-1", "page_view", "/pricing", "google", "cpc", "(not set)", "Paid Search",
+         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+        ("ex-mixed-3", "scroll", "/pricing", "(direct)", "(none)", "(direct)", "Direct",
+         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+    ],
+    "page_view.json": [
+        ("ex-page-view-1", "page_view", "/products/kettle", "newsletter", "email", "winter_sale", "Email",
+         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+    ],
+    "purchase.json": [
+        ("ex-purchase-1", "add_to_cart", "/products/kettle", "(direct)", "(none)", "(direct)", "Direct",
+         "United Kingdom", "desktop", "Chrome", "English", False, 29.5, "USD"),
+        ("ex-purchase-2", "purchase", "/cart", "(direct)", "(none)", "(direct)", "Direct",
+         "United Kingdom", "desktop", "Chrome", "English", True, 59.0, "USD"),
+    ],
+    "search_referral.json": [
+        ("ex-search-1", "page_view", "/blog/brewing-guide", "google", "organic", "(organic)", "Organic Search",
+         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+    ],
+}
+STATUSES = {
+    "cookieless.json": ["accepted"],
+    "mixed_batch.json": ["accepted", "rejected", "accepted"],
+    "page_view.json": ["accepted"],
+    "purchase.json": ["accepted", "accepted"],
+    "search_referral.json": ["accepted"],
+}
