@@ -11,10 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
-
-import httpx
 
 from footfall.property import Property
 from footfall.schema.events import RawEvent
@@ -68,7 +67,9 @@ class SyncASGI:
 
     def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=self.transport, base_url="http://testserver") as c:
+            async with httpx.AsyncClient(
+                transport=self.transport, base_url="http://testserver"
+            ) as c:
                 return await c.request(method, url, **kw)
 
         return asyncio.run(go())
@@ -99,7 +100,9 @@ class App:
     def collect(self, body: Any, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         h = {"user-agent": CHROME, **(headers or {})}
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.http.post(f"/v1/collect?measurement_id={self.mid}", content=content, headers=h, **kw)
+        return self.http.post(
+            f"/v1/collect?measurement_id={self.mid}", content=content, headers=h, **kw
+        )
 
     def process(self) -> int:
         return self.runtime.worker.drain()
@@ -115,7 +118,9 @@ class App:
         r = self.report(body)
         assert r.status_code == 200, r.text
         return {
-            tuple(v["value"] for v in row["dimensionValues"]): [v["value"] for v in row["metricValues"]]
+            tuple(v["value"] for v in row["dimensionValues"]): [
+                v["value"] for v in row["metricValues"]
+            ]
             for row in r.json().get("rows", [])
         }
 

@@ -45,8 +45,19 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "footfall", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "footfall",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -60,7 +71,9 @@ class Server:
             time.sleep(0.1)
         else:
             raise RuntimeError(f"footfall serve not ready: {self.log.read_text()[-2000:]}")
-        props = httpx.get(f"{self.url}/v1/admin/properties", headers=self.auth, timeout=10).json()["properties"]
+        props = httpx.get(f"{self.url}/v1/admin/properties", headers=self.auth, timeout=10).json()[
+            "properties"
+        ]
         self.property_id = props[0]["property_id"]
         self.measurement_id = props[0]["measurement_id"]
         return self
@@ -83,8 +96,12 @@ class Server:
         raise TimeoutError(f"queue not drained: {self.readiness()}")
 
     def report(self, body: dict[str, Any]) -> dict[str, Any]:
-        r = httpx.post(f"{self.url}/v1beta/properties/{self.property_id}:runReport", json=body,
-                       headers=self.auth, timeout=60)
+        r = httpx.post(
+            f"{self.url}/v1beta/properties/{self.property_id}:runReport",
+            json=body,
+            headers=self.auth,
+            timeout=60,
+        )
         assert r.status_code == 200, r.text
         result: dict[str, Any] = r.json()
         return result

@@ -8,25 +8,36 @@ import random
 from typing import Any
 
 import pytest
+
 from conftest import ADMIN_TOKEN, IPHONE, App, example, now_us
 
 HOUR = 3_600_000_000
 
 
 def page_view(i: int = 0, **params: Any) -> dict[str, Any]:
-    return {"name": "page_view", "params": {"page_location": f"https://shop.example.com/p{i}", **params}}
+    return {
+        "name": "page_view",
+        "params": {"page_location": f"https://shop.example.com/p{i}", **params},
+    }
 
 
 def test_a_batch_is_accepted_stamped_and_counted(app: App) -> None:
-    r = app.collect({"client_id": "1.2", "events": [page_view(1), {**page_view(2), "event_id": "mine-1"}]})
+    r = app.collect(
+        {"client_id": "1.2", "events": [page_view(1), {**page_view(2), "event_id": "mine-1"}]}
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["accepted"] == 2 and body["rejected"] == 0
     generated, given = body["events"][0]["event_id"], body["events"][1]["event_id"]
     assert len(generated) == 32 and given == "mine-1"
     assert app.process() == 2
-    rows = app.rows({"dateRanges": [{"startDate": "today", "endDate": "today"}],
-                     "dimensions": [{"name": "pagePath"}], "metrics": [{"name": "screenPageViews"}]})
+    rows = app.rows(
+        {
+            "dateRanges": [{"startDate": "today", "endDate": "today"}],
+            "dimensions": [{"name": "pagePath"}],
+            "metrics": [{"name": "screenPageViews"}],
+        }
+    )
     assert rows == {("/p1",): ["1"], ("/p2",): ["1"]}
 
 
@@ -50,7 +61,10 @@ def test_a_bad_event_among_good_ones_is_rejected_alone(app: App) -> None:
         ({"name": "x" * 41}, "invalid_event_name"),
         ({"name": "ok", "params": {"bad-name": 1}}, "invalid_param_name"),
         ({"name": "ok", "params": {"v": "x" * 101}}, "param_value_too_long"),
-        ({"name": "ok", "params": {"page_location": "https://a/" + "x" * 1000}}, "param_value_too_long"),
+        (
+            {"name": "ok", "params": {"page_location": "https://a/" + "x" * 1000}},
+            "param_value_too_long",
+        ),
         ({"name": "ok", "event_id": "has space"}, "invalid_event_id"),
         ({"name": "ok", "timestamp_micros": 1}, "event_too_old"),
     ],
@@ -68,11 +82,17 @@ def test_only_bad_events_is_a_400_with_reasons(app: App) -> None:
 
 
 def test_event_times_must_be_recent_unless_backfilling(app: App) -> None:
-    old = {"name": "page_view", "timestamp_micros": now_us() - 100 * HOUR, "params": {"page_location": "https://s/"}}
+    old = {
+        "name": "page_view",
+        "timestamp_micros": now_us() - 100 * HOUR,
+        "params": {"page_location": "https://s/"},
+    }
     future = {"name": "page_view", "timestamp_micros": now_us() + HOUR}
     r = app.collect({"events": [old, future]})
     assert [e["reason"] for e in r.json()["events"]] == ["event_too_old", "event_in_future"]
-    backfill = app.collect({"events": [old, future]}, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    backfill = app.collect(
+        {"events": [old, future]}, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
     assert [e["status"] for e in backfill.json()["events"]] == ["accepted", "rejected"]
     wrong = app.collect({"events": [old]}, headers={"authorization": "Bearer not-the-token"})
     assert wrong.status_code == 401
@@ -140,15 +160,20 @@ def test_unknown_or_missing_property(app: App) -> None:
     assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
     r = app.http.post("/v1/collect", json={"events": [page_view()]})
     assert r.status_code == 400 and "measurement_id" in r.json()["error"]["message"]
-    in_body = app.http.post("/v1/collect", json={"measurement_id": app.mid, "events": [page_view()]},
-                            headers={"user-agent": IPHONE})
+    in_body = app.http.post(
+        "/v1/collect",
+        json={"measurement_id": app.mid, "events": [page_view()]},
+        headers={"user-agent": IPHONE},
+    )
     assert in_body.status_code == 200
 
 
 def test_browsers_get_cors(app: App) -> None:
     origin = "https://shop.example.com"
-    pre = app.http.options(f"/v1/collect?measurement_id={app.mid}",
-                           headers={"origin": origin, "access-control-request-method": "POST"})
+    pre = app.http.options(
+        f"/v1/collect?measurement_id={app.mid}",
+        headers={"origin": origin, "access-control-request-method": "POST"},
+    )
     assert pre.status_code == 204
     assert pre.headers["access-control-allow-origin"] == origin
     r = app.collect({"events": [page_view()]}, headers={"origin": origin})
@@ -164,8 +189,26 @@ def test_unknown_routes_and_methods_answer_in_googles_error_shape(app: App) -> N
 
 def test_random_garbage_never_gives_a_5xx(app: App) -> None:
     rng = random.Random(5)
-    pieces = [b"{", b"}", b"[", b"]", b'"events"', b":", b",", b'"name"', b"1", b"null", b"\xff", b'"params"',
-              b'{"a":', b"true", b'"page_view"', b"1e999", b"-", b"\\u0000"]
+    pieces = [
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b'"events"',
+        b":",
+        b",",
+        b'"name"',
+        b"1",
+        b"null",
+        b"\xff",
+        b'"params"',
+        b'{"a":',
+        b"true",
+        b'"page_view"',
+        b"1e999",
+        b"-",
+        b"\\u0000",
+    ]
     for _ in range(300):
         body = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
         r = app.collect(body)

@@ -55,10 +55,26 @@ def test_every_name_in_the_js_is_in_the_catalog() -> None:
     assert metrics - METRICS.keys() == set()
     assert either - DIMENSIONS.keys() - METRICS.keys() == set()
     # the extraction found what the page is specified to show, so the checks above are not vacuous
-    assert {"date", "pagePath", "landingPage", "sessionDefaultChannelGroup", "sessionSource",
-            "country", "deviceCategory", "browser", "eventName"} <= dims
-    assert {"activeUsers", "sessions", "screenPageViews", "bounceRate", "averageSessionDuration",
-            "engagementRate", "eventCount"} <= metrics
+    assert {
+        "date",
+        "pagePath",
+        "landingPage",
+        "sessionDefaultChannelGroup",
+        "sessionSource",
+        "country",
+        "deviceCategory",
+        "browser",
+        "eventName",
+    } <= dims
+    assert {
+        "activeUsers",
+        "sessions",
+        "screenPageViews",
+        "bounceRate",
+        "averageSessionDuration",
+        "engagementRate",
+        "eventCount",
+    } <= metrics
 
 
 def test_metric_labels_name_catalog_metrics() -> None:
@@ -82,15 +98,25 @@ def test_html_loads_the_script_and_nothing_external() -> None:
 
 
 def test_js_never_writes_html() -> None:
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function", "createContextualFragment", "DOMParser"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "createContextualFragment",
+        "DOMParser",
+    ):
         assert sink not in JS, sink
 
 
 def test_app_serves_the_page_and_runs_its_reports(tmp_path: Path) -> None:
-    runtime = Runtime(load_settings(
-        {"data_dir": str(tmp_path), "store": "memory://", "queue": "memory://dash"}, environ={}
-    ))
+    runtime = Runtime(
+        load_settings(
+            {"data_dir": str(tmp_path), "store": "memory://", "queue": "memory://dash"}, environ={}
+        )
+    )
     token = runtime.first_start.admin_token
     assert token is not None
     reports = [(dim, quoted(ms)) for dim, ms in TABLE_ENTRY.findall(JS)]
@@ -102,12 +128,21 @@ def test_app_serves_the_page_and_runs_its_reports(tmp_path: Path) -> None:
         extra: dict[str, object] = (
             {"metricAggregations": ["TOTAL"], "orderBys": [{"dimension": {"dimensionName": dim}}]}
             if dim == "date"
-            else {"orderBys": [{"metric": {"metricName": metrics[0]}, "desc": True},
-                               {"dimension": {"dimensionName": dim}}], "limit": 10}
+            else {
+                "orderBys": [
+                    {"metric": {"metricName": metrics[0]}, "desc": True},
+                    {"dimension": {"dimensionName": dim}},
+                ],
+                "limit": 10,
+            }
         )
         chips = [
-            {"filter": {"fieldName": name, "stringFilter": {
-                "matchType": "EXACT", "value": "x", "caseSensitive": True}}}
+            {
+                "filter": {
+                    "fieldName": name,
+                    "stringFilter": {"matchType": "EXACT", "value": "x", "caseSensitive": True},
+                }
+            }
             for name in ("country", "browser")
         ]
         return {

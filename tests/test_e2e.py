@@ -19,27 +19,64 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, CHROME
-from server import Server
 
+from conftest import ADMIN_TOKEN, CHROME
 from footfall.simulate.model import SimEvent, Simulation, simulate
 from footfall.simulate.send import send
 from footfall.simulate.truth import Truth
+from server import Server
 
 pytestmark = pytest.mark.e2e
 ZONE = "America/New_York"
-INTEGER_METRICS = {"activeUsers", "totalUsers", "newUsers", "sessions", "engagedSessions", "screenPageViews",
-                   "eventCount", "keyEvents"}
-ALL_METRICS = ["activeUsers", "totalUsers", "newUsers", "sessions", "engagedSessions", "engagementRate",
-               "bounceRate", "averageSessionDuration", "screenPageViews", "screenPageViewsPerSession",
-               "eventCount", "eventsPerSession", "sessionsPerUser", "userEngagementDuration", "keyEvents",
-               "totalRevenue"]
+INTEGER_METRICS = {
+    "activeUsers",
+    "totalUsers",
+    "newUsers",
+    "sessions",
+    "engagedSessions",
+    "screenPageViews",
+    "eventCount",
+    "keyEvents",
+}
+ALL_METRICS = [
+    "activeUsers",
+    "totalUsers",
+    "newUsers",
+    "sessions",
+    "engagedSessions",
+    "engagementRate",
+    "bounceRate",
+    "averageSessionDuration",
+    "screenPageViews",
+    "screenPageViewsPerSession",
+    "eventCount",
+    "eventsPerSession",
+    "sessionsPerUser",
+    "userEngagementDuration",
+    "keyEvents",
+    "totalRevenue",
+]
 
 
 class Case:
-    def __init__(self, name: str, dims: list[str], metrics: list[str], *, days: tuple[int, int] | None = None,
-                 flt: dict[str, Any] | None = None, keep: Callable[[SimEvent], bool] | None = None) -> None:
-        self.name, self.dims, self.metrics, self.days, self.flt, self.keep = name, dims, metrics, days, flt, keep
+    def __init__(
+        self,
+        name: str,
+        dims: list[str],
+        metrics: list[str],
+        *,
+        days: tuple[int, int] | None = None,
+        flt: dict[str, Any] | None = None,
+        keep: Callable[[SimEvent], bool] | None = None,
+    ) -> None:
+        self.name, self.dims, self.metrics, self.days, self.flt, self.keep = (
+            name,
+            dims,
+            metrics,
+            days,
+            flt,
+            keep,
+        )
 
 
 def _string(field: str, value: str, match: str = "EXACT") -> dict[str, Any]:
@@ -51,12 +88,28 @@ SUITE = [
     Case("totals, other metrics", [], ALL_METRICS[10:]),
     Case("daily, first ten metrics", ["date"], ALL_METRICS[:10]),
     Case("daily, other metrics", ["date"], ALL_METRICS[10:]),
-    Case("page views per page per day", ["date", "pagePath"], ["screenPageViews", "activeUsers", "sessions"]),
-    Case("channels", ["sessionDefaultChannelGroup"], ["sessions", "engagedSessions", "bounceRate", "newUsers"]),
-    Case("source / medium", ["sessionSource", "sessionMedium"], ["sessions", "totalUsers", "engagementRate"]),
+    Case(
+        "page views per page per day",
+        ["date", "pagePath"],
+        ["screenPageViews", "activeUsers", "sessions"],
+    ),
+    Case(
+        "channels",
+        ["sessionDefaultChannelGroup"],
+        ["sessions", "engagedSessions", "bounceRate", "newUsers"],
+    ),
+    Case(
+        "source / medium",
+        ["sessionSource", "sessionMedium"],
+        ["sessions", "totalUsers", "engagementRate"],
+    ),
     Case("campaigns", ["sessionCampaignName"], ["sessions", "keyEvents", "totalRevenue"]),
     Case("countries", ["country", "countryId"], ["activeUsers", "sessions", "eventCount"]),
-    Case("devices and browsers", ["deviceCategory", "browser"], ["sessions", "screenPageViewsPerSession"]),
+    Case(
+        "devices and browsers",
+        ["deviceCategory", "browser"],
+        ["sessions", "screenPageViewsPerSession"],
+    ),
     Case("operating systems", ["operatingSystem"], ["totalUsers", "averageSessionDuration"]),
     Case("languages", ["language", "languageCode"], ["activeUsers"]),
     Case("landing pages", ["landingPage"], ["sessions", "bounceRate", "averageSessionDuration"]),
@@ -65,15 +118,39 @@ SUITE = [
     Case("titles and hosts", ["hostName", "pageTitle"], ["screenPageViews"]),
     Case("custom parameter", ["customEvent:item_name"], ["eventCount", "totalUsers"]),
     Case("last three days", ["date"], ["sessions", "activeUsers", "newUsers"], days=(2, 0)),
-    Case("mobile only", ["date"], ["sessions", "screenPageViews"],
-         flt=_string("deviceCategory", "mobile"), keep=lambda e: e.device == "mobile"),
-    Case("blog pages", ["pagePath"], ["screenPageViews"], flt=_string("pagePath", "/blog", "BEGINS_WITH"),
-         keep=lambda e: e.page_path.startswith("/blog")),
-    Case("two countries, not organic", ["country"], ["sessions"],
-         flt={"andGroup": {"expressions": [
-             {"filter": {"fieldName": "countryId", "inListFilter": {"values": ["US", "gb"]}}},
-             {"notExpression": _string("sessionMedium", "organic")}]}},
-         keep=None),  # set below: needs the truth's session table
+    Case(
+        "mobile only",
+        ["date"],
+        ["sessions", "screenPageViews"],
+        flt=_string("deviceCategory", "mobile"),
+        keep=lambda e: e.device == "mobile",
+    ),
+    Case(
+        "blog pages",
+        ["pagePath"],
+        ["screenPageViews"],
+        flt=_string("pagePath", "/blog", "BEGINS_WITH"),
+        keep=lambda e: e.page_path.startswith("/blog"),
+    ),
+    Case(
+        "two countries, not organic",
+        ["country"],
+        ["sessions"],
+        flt={
+            "andGroup": {
+                "expressions": [
+                    {
+                        "filter": {
+                            "fieldName": "countryId",
+                            "inListFilter": {"values": ["US", "gb"]},
+                        }
+                    },
+                    {"notExpression": _string("sessionMedium", "organic")},
+                ]
+            }
+        },
+        keep=None,
+    ),  # set below: needs the truth's session table
 ]
 
 
@@ -93,11 +170,19 @@ def _same(metric: str, got: str, expected: float) -> bool:
 def check_case(server: Server, sim: Simulation, truth: Truth, case: Case) -> None:
     start, end = sim.start, sim.end
     if case.days:
-        start, end = sim.end - dt.timedelta(days=case.days[0]), sim.end - dt.timedelta(days=case.days[1])
+        start, end = (
+            sim.end - dt.timedelta(days=case.days[0]),
+            sim.end - dt.timedelta(days=case.days[1]),
+        )
     keep = case.keep
     if case.name.startswith("two countries"):
+
         def keep(e: SimEvent) -> bool:
-            return e.country_id in ("US", "GB") and truth.sessions[e.session].source.medium != "organic"
+            return (
+                e.country_id in ("US", "GB")
+                and truth.sessions[e.session].source.medium != "organic"
+            )
+
     body: dict[str, Any] = {
         "dateRanges": [{"startDate": start.isoformat(), "endDate": end.isoformat()}],
         "dimensions": [{"name": d} for d in case.dims],
@@ -111,15 +196,23 @@ def check_case(server: Server, sim: Simulation, truth: Truth, case: Case) -> Non
     assert set(got) == set(expected), f"{case.name}: rows differ: {set(got) ^ set(expected)}"
     for key, row in expected.items():
         for metric, value in zip(case.metrics, got[key], strict=True):
-            assert _same(metric, value, row[metric]), f"{case.name} {key} {metric}: got {value}, expected {row[metric]}"
+            assert _same(metric, value, row[metric]), (
+                f"{case.name} {key} {metric}: got {value}, expected {row[metric]}"
+            )
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Simulation, Truth]]:
+def simulated(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, Simulation, Truth]]:
     server = Server(tmp_path_factory.mktemp("e2e"), time_zone=ZONE).start()
     try:
-        sim = simulate(seed=11, time_zone=ZONE, visitors_per_day=45, days=9, now_us=time.time_ns() // 1000)
-        stats = asyncio.run(send(server.url, server.measurement_id, sim.events, token=ADMIN_TOKEN, concurrency=8))
+        sim = simulate(
+            seed=11, time_zone=ZONE, visitors_per_day=45, days=9, now_us=time.time_ns() // 1000
+        )
+        stats = asyncio.run(
+            send(server.url, server.measurement_id, sim.events, token=ADMIN_TOKEN, concurrency=8)
+        )
         assert stats.accepted == len(sim.events) and stats.rejected == 0
         server.wait_processed()
         yield server, sim, Truth(sim)
@@ -132,27 +225,54 @@ def test_simulation_has_what_the_suite_needs(simulated: tuple[Server, Simulation
     assert len(SUITE) >= 15
     assert any(e.is_bot for e in sim.events), "bots must be part of the traffic"
     assert any(e.client_id is None for e in sim.events if not e.is_bot), "cookieless visitors too"
-    spanning = [s for s in sim.sessions.values() if
-                len({e.date for e in truth.events if e.session == s.session}) > 1]
+    spanning = [
+        s
+        for s in sim.sessions.values()
+        if len({e.date for e in truth.events if e.session == s.session}) > 1
+    ]
     assert spanning, "some sessions must span midnight"
 
 
 @pytest.mark.parametrize("case", SUITE, ids=[c.name for c in SUITE])
-def test_reports_equal_the_ground_truth(simulated: tuple[Server, Simulation, Truth], case: Case) -> None:
+def test_reports_equal_the_ground_truth(
+    simulated: tuple[Server, Simulation, Truth], case: Case
+) -> None:
     check_case(*simulated, case)
 
 
-def test_replaying_a_batch_ten_times_changes_no_report(simulated: tuple[Server, Simulation, Truth]) -> None:
+def test_replaying_a_batch_ten_times_changes_no_report(
+    simulated: tuple[Server, Simulation, Truth],
+) -> None:
     server, sim, truth = simulated
-    before = [server.report({"dateRanges": [{"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}],
-                             "dimensions": [{"name": "date"}], "metrics": [{"name": m} for m in ALL_METRICS[:10]]})]
+    before = [
+        server.report(
+            {
+                "dateRanges": [
+                    {"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}
+                ],
+                "dimensions": [{"name": "date"}],
+                "metrics": [{"name": m} for m in ALL_METRICS[:10]],
+            }
+        )
+    ]
     batch = sim.events[:400]
     for _ in range(10):
-        stats = asyncio.run(send(server.url, server.measurement_id, batch, token=ADMIN_TOKEN, concurrency=8))
+        stats = asyncio.run(
+            send(server.url, server.measurement_id, batch, token=ADMIN_TOKEN, concurrency=8)
+        )
         assert stats.accepted == len(batch)
     server.wait_processed()
-    after = [server.report({"dateRanges": [{"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}],
-                            "dimensions": [{"name": "date"}], "metrics": [{"name": m} for m in ALL_METRICS[:10]]})]
+    after = [
+        server.report(
+            {
+                "dateRanges": [
+                    {"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}
+                ],
+                "dimensions": [{"name": "date"}],
+                "metrics": [{"name": m} for m in ALL_METRICS[:10]],
+            }
+        )
+    ]
     assert after == before
     for case in SUITE[:4]:
         check_case(server, sim, truth, case)
@@ -161,20 +281,28 @@ def test_replaying_a_batch_ten_times_changes_no_report(simulated: tuple[Server, 
 
 
 def _page_view(event_id: str, path: str) -> dict[str, Any]:
-    return {"name": "page_view", "event_id": event_id,
-            "params": {"page_location": f"https://shop.example.com{path}", "probe": event_id}}
+    return {
+        "name": "page_view",
+        "event_id": event_id,
+        "params": {"page_location": f"https://shop.example.com{path}", "probe": event_id},
+    }
 
 
 def test_an_accepted_event_is_visible_within_seconds(tmp_path: Path) -> None:
     server = Server(tmp_path / "fresh", FOOTFALL_FLUSH_INTERVAL="0.5").start()
     try:
-        r = httpx.post(f"{server.url}/v1/collect?measurement_id={server.measurement_id}",
-                       json={"client_id": "f.1", "events": [_page_view("fresh-1", "/fresh")]},
-                       headers={"user-agent": CHROME})
+        r = httpx.post(
+            f"{server.url}/v1/collect?measurement_id={server.measurement_id}",
+            json={"client_id": "f.1", "events": [_page_view("fresh-1", "/fresh")]},
+            headers={"user-agent": CHROME},
+        )
         assert r.status_code == 200
         acked = time.monotonic()
-        body = {"dateRanges": [{"startDate": "today", "endDate": "today"}], "dimensions": [{"name": "pagePath"}],
-                "metrics": [{"name": "screenPageViews"}]}
+        body = {
+            "dateRanges": [{"startDate": "today", "endDate": "today"}],
+            "dimensions": [{"name": "pagePath"}],
+            "metrics": [{"name": "screenPageViews"}],
+        }
         deadline = acked + 30
         while time.monotonic() < deadline:
             if _rows(server.report(body)).get(("/fresh",)) == ["1"]:
@@ -200,7 +328,10 @@ def test_acknowledged_events_survive_sigkill_and_count_once(tmp_path: Path) -> N
             while not stop.is_set():
                 ids = [f"w{worker}-{n}-{k}" for k in range(5)]
                 n += 1
-                body = {"client_id": f"dur.{worker}", "events": [_page_view(i, f"/d/{worker}") for i in ids]}
+                body = {
+                    "client_id": f"dur.{worker}",
+                    "events": [_page_view(i, f"/d/{worker}") for i in ids],
+                }
                 try:
                     r = client.post(url, json=body, headers={"user-agent": CHROME})
                 except httpx.TransportError:
@@ -224,9 +355,16 @@ def test_acknowledged_events_survive_sigkill_and_count_once(tmp_path: Path) -> N
     restarted = Server(data).start()
     try:
         restarted.wait_processed()
-        counts = _rows(restarted.report({
-            "dateRanges": [{"startDate": "today", "endDate": "today"}],
-            "dimensions": [{"name": "customEvent:probe"}], "metrics": [{"name": "eventCount"}], "limit": 100000}))
+        counts = _rows(
+            restarted.report(
+                {
+                    "dateRanges": [{"startDate": "today", "endDate": "today"}],
+                    "dimensions": [{"name": "customEvent:probe"}],
+                    "metrics": [{"name": "eventCount"}],
+                    "limit": 100000,
+                }
+            )
+        )
         missing = [i for i in acked if (i,) not in counts]
         assert not missing, f"{len(missing)} acknowledged events lost, e.g. {missing[:5]}"
         doubled = {k: v for k, v in counts.items() if v != ["1"]}

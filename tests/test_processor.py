@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import CHROME, encode, example, example_names, now_us, raw_event
 
+from conftest import CHROME, encode, example, example_names, now_us, raw_event
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
@@ -28,7 +28,9 @@ class Rig:
         self.store = DuckDBStore(":memory:")
         self.store.save_property(PROPERTY)
         self.geo = GeoLookup()
-        self.processor = Processor(self.store, self.store, build_pipeline(geo=self.geo, salts=SaltSource(self.store)))
+        self.processor = Processor(
+            self.store, self.store, build_pipeline(geo=self.geo, salts=SaltSource(self.store))
+        )
 
     def feed(self, events: list[RawEvent] | list[bytes]) -> Any:
         messages = [e if isinstance(e, bytes) else encode(e) for e in events]
@@ -61,8 +63,13 @@ def rig() -> Iterator[Rig]:
 def visit(visitor: str, start: int, n: int, gap: int = 5 * MIN, prefix: str = "") -> list[RawEvent]:
     return [
         raw_event(
-            event_id=f"{prefix}{visitor}-{i}", client_id=visitor, event_time=start + i * gap,
-            params={"page_location": f"https://shop.example.com/p{i}", "engagement_time_msec": 3000},
+            event_id=f"{prefix}{visitor}-{i}",
+            client_id=visitor,
+            event_time=start + i * gap,
+            params={
+                "page_location": f"https://shop.example.com/p{i}",
+                "engagement_time_msec": 3000,
+            },
         )
         for i in range(n)
     ]
@@ -112,7 +119,12 @@ def test_sessions_are_the_same_whatever_the_batches_and_their_order(rig: Rig) ->
 
 def test_a_late_event_merges_stored_sessions(rig: Rig) -> None:
     t0 = now_us() - 3600 * 1_000_000
-    rig.feed([raw_event(event_id="x1", event_time=t0), raw_event(event_id="x3", event_time=t0 + 40 * MIN)])
+    rig.feed(
+        [
+            raw_event(event_id="x1", event_time=t0),
+            raw_event(event_id="x3", event_time=t0 + 40 * MIN),
+        ]
+    )
     assert rig.store.count("sessions") == 2
     rig.feed([raw_event(event_id="x2", event_time=t0 + 20 * MIN)])
     assert rig.store.count("sessions") == 1
@@ -124,15 +136,24 @@ def test_a_late_event_merges_stored_sessions(rig: Rig) -> None:
 def test_bots_unknown_properties_and_garbage_go_to_dead_letters(rig: Rig) -> None:
     stats = rig.feed(
         [
-            raw_event(event_id="bot", user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+            raw_event(
+                event_id="bot",
+                user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            ),
             raw_event(event_id="ghost", property_id="999"),
             b"\x93not msgpack",
             raw_event(event_id="person"),
         ]
     )
     assert stats.stored == 1
-    rows = rig.query("SELECT event_id, reason, octet_length(payload) > 0 FROM dead_letters ORDER BY reason")
-    assert rows == [("bot", "bot", True), ("", "undecodable", True), ("ghost", "unknown_property", True)]
+    rows = rig.query(
+        "SELECT event_id, reason, octet_length(payload) > 0 FROM dead_letters ORDER BY reason"
+    )
+    assert rows == [
+        ("bot", "bot", True),
+        ("", "undecodable", True),
+        ("ghost", "unknown_property", True),
+    ]
     # raw events keep everything that could be decoded, bots included, for re-processing
     assert rig.store.count("raw_events") == 3
 
@@ -158,9 +179,16 @@ def test_new_users_are_marked_by_their_first_event_whatever_the_order(rig: Rig) 
 @pytest.mark.parametrize("name", example_names())
 def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None:
     """The event contract's examples, through the collector's validation and the processor."""
-    stamp = Stamp(property_id=PROPERTY.property_id, received_at=now_us(), ip="86.128.0.7", user_agent=CHROME,
-                  accept_language="en-GB,en;q=0.9")
-    accepted, results = build_events(decode_envelope(msgspec.json.encode(example(name))), stamp, Limits())
+    stamp = Stamp(
+        property_id=PROPERTY.property_id,
+        received_at=now_us(),
+        ip="86.128.0.7",
+        user_agent=CHROME,
+        accept_language="en-GB,en;q=0.9",
+    )
+    accepted, results = build_events(
+        decode_envelope(msgspec.json.encode(example(name))), stamp, Limits()
+    )
     rig.feed(accepted)
     rows = rig.query(
         "SELECT event_id, event_name, page_path, source, medium, campaign, channel_group, country, "
@@ -172,28 +200,126 @@ def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None
 
 GOLDEN: dict[str, list[tuple[Any, ...]]] = {
     "cookieless.json": [
-        ("ex-cookieless-1", "page_view", "/", "l.facebook.com", "referral", "(referral)", "Organic Social",
-         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+        (
+            "ex-cookieless-1",
+            "page_view",
+            "/",
+            "l.facebook.com",
+            "referral",
+            "(referral)",
+            "Organic Social",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            None,
+            "",
+        ),
     ],
     "mixed_batch.json": [
-        ("ex-mixed-1", "page_view", "/pricing", "google", "cpc", "(not set)", "Paid Search",
-         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
-        ("ex-mixed-3", "scroll", "/pricing", "(direct)", "(none)", "(direct)", "Direct",
-         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+        (
+            "ex-mixed-1",
+            "page_view",
+            "/pricing",
+            "google",
+            "cpc",
+            "(not set)",
+            "Paid Search",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            None,
+            "",
+        ),
+        (
+            "ex-mixed-3",
+            "scroll",
+            "/pricing",
+            "(direct)",
+            "(none)",
+            "(direct)",
+            "Direct",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            None,
+            "",
+        ),
     ],
     "page_view.json": [
-        ("ex-page-view-1", "page_view", "/products/kettle", "newsletter", "email", "winter_sale", "Email",
-         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+        (
+            "ex-page-view-1",
+            "page_view",
+            "/products/kettle",
+            "newsletter",
+            "email",
+            "winter_sale",
+            "Email",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            None,
+            "",
+        ),
     ],
     "purchase.json": [
-        ("ex-purchase-1", "add_to_cart", "/products/kettle", "(direct)", "(none)", "(direct)", "Direct",
-         "United Kingdom", "desktop", "Chrome", "English", False, 29.5, "USD"),
-        ("ex-purchase-2", "purchase", "/cart", "(direct)", "(none)", "(direct)", "Direct",
-         "United Kingdom", "desktop", "Chrome", "English", True, 59.0, "USD"),
+        (
+            "ex-purchase-1",
+            "add_to_cart",
+            "/products/kettle",
+            "(direct)",
+            "(none)",
+            "(direct)",
+            "Direct",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            29.5,
+            "USD",
+        ),
+        (
+            "ex-purchase-2",
+            "purchase",
+            "/cart",
+            "(direct)",
+            "(none)",
+            "(direct)",
+            "Direct",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            True,
+            59.0,
+            "USD",
+        ),
     ],
     "search_referral.json": [
-        ("ex-search-1", "page_view", "/blog/brewing-guide", "google", "organic", "(organic)", "Organic Search",
-         "United Kingdom", "desktop", "Chrome", "English", False, None, ""),
+        (
+            "ex-search-1",
+            "page_view",
+            "/blog/brewing-guide",
+            "google",
+            "organic",
+            "(organic)",
+            "Organic Search",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            None,
+            "",
+        ),
     ],
 }
 STATUSES = {

@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from conftest import CHROME, IPHONE, raw_event
 
+from conftest import CHROME, IPHONE, raw_event
 from footfall.process.bots import drop_bots
 from footfall.process.channels import default_channel_group
 from footfall.process.draft import Draft, Drop
@@ -23,15 +23,22 @@ from footfall.process.useragent import put_user_agent
 from footfall.property import Property
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
 
-PROP = Property(property_id="100000001", name="t", measurement_id="G-TEST", time_zone="Europe/Paris")
+PROP = Property(
+    property_id="100000001", name="t", measurement_id="G-TEST", time_zone="Europe/Paris"
+)
 
 
 def draft(raw: RawEvent | None = None, prop: Property = PROP, **kw: Any) -> Draft:
     raw = raw or raw_event(**kw)
     ev = EnrichedEvent(
-        property_id=raw.property_id, event_id=raw.event_id, event_name=raw.name,
-        event_time=raw.event_time, received_at=raw.received_at,
-        event_date=dt.date(1970, 1, 1), event_hour=0, client_id=raw.client_id,
+        property_id=raw.property_id,
+        event_id=raw.event_id,
+        event_name=raw.name,
+        event_time=raw.event_time,
+        received_at=raw.received_at,
+        event_date=dt.date(1970, 1, 1),
+        event_hour=0,
+        client_id=raw.client_id,
     )
     return Draft(raw, prop, ev)
 
@@ -69,12 +76,27 @@ def test_drop_bots_keeps_people(ua: str) -> None:
     [
         (CHROME, "desktop", "Chrome", "Windows"),
         (IPHONE, "mobile", "Safari", "iOS"),
-        ("Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-         "Version/18.1 Mobile/15E148 Safari/604.1", "tablet", "Safari", "iOS"),
-        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-         "Version/18.1 Safari/605.1.15", "desktop", "Safari", "Macintosh"),
-        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-         "Chrome/130.0.6723.102 Mobile Safari/537.36", "mobile", "Chrome", "Android"),
+        (
+            "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/18.1 Mobile/15E148 Safari/604.1",
+            "tablet",
+            "Safari",
+            "iOS",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/18.1 Safari/605.1.15",
+            "desktop",
+            "Safari",
+            "Macintosh",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.6723.102 Mobile Safari/537.36",
+            "mobile",
+            "Chrome",
+            "Android",
+        ),
     ],
 )
 def test_put_user_agent(ua: str, device: str, browser: str, os: str) -> None:
@@ -123,8 +145,11 @@ def test_geo_database_is_replaceable_by_a_maxmind_file(geo: GeoLookup) -> None:
 
 def test_put_page_splits_location_and_language() -> None:
     d = draft(
-        params={"page_location": "https://Shop.Example.com/a/b?x=1#top", "page_title": "T",
-                "page_referrer": "https://www.google.com/"},
+        params={
+            "page_location": "https://Shop.Example.com/a/b?x=1#top",
+            "page_title": "T",
+            "page_referrer": "https://www.google.com/",
+        },
         accept_language="de-DE,de;q=0.9,en;q=0.8",
     )
     put_page(d)
@@ -135,7 +160,9 @@ def test_put_page_splits_location_and_language() -> None:
 
 
 def test_put_page_language_param_wins_over_header() -> None:
-    d = draft(params={"page_location": "https://a.example/", "language": "fr-FR"}, accept_language="en-US")
+    d = draft(
+        params={"page_location": "https://a.example/", "language": "fr-FR"}, accept_language="en-US"
+    )
     put_page(d)
     assert (d.event.language_code, d.event.language) == ("fr-fr", "French")
 
@@ -152,28 +179,82 @@ def put_traffic() -> Any:
     ("location", "referrer", "params", "expected"),
     [
         ("https://s.example/", "", {}, ("(direct)", "(none)", "(direct)", "Direct")),
-        ("https://s.example/", "https://www.google.com/", {}, ("google", "organic", "(organic)", "Organic Search")),
-        ("https://s.example/", "https://www.bing.com/search?q=x", {}, ("bing", "organic", "(organic)", "Organic Search")),
-        ("https://s.example/", "https://l.facebook.com/l.php", {},
-         ("l.facebook.com", "referral", "(referral)", "Organic Social")),
-        ("https://s.example/", "https://www.youtube.com/watch?v=1", {},
-         ("youtube.com", "referral", "(referral)", "Organic Video")),
-        ("https://s.example/", "https://blog.example.org/post", {},
-         ("blog.example.org", "referral", "(referral)", "Referral")),
-        ("https://s.example/next", "https://s.example/prev", {}, ("(direct)", "(none)", "(direct)", "Direct")),
-        ("https://s.example/?utm_source=google&utm_medium=cpc&utm_campaign=brand", "", {},
-         ("google", "cpc", "brand", "Paid Search")),
-        ("https://s.example/?gclid=abc", "https://www.google.com/", {}, ("google", "cpc", "(not set)", "Paid Search")),
+        (
+            "https://s.example/",
+            "https://www.google.com/",
+            {},
+            ("google", "organic", "(organic)", "Organic Search"),
+        ),
+        (
+            "https://s.example/",
+            "https://www.bing.com/search?q=x",
+            {},
+            ("bing", "organic", "(organic)", "Organic Search"),
+        ),
+        (
+            "https://s.example/",
+            "https://l.facebook.com/l.php",
+            {},
+            ("l.facebook.com", "referral", "(referral)", "Organic Social"),
+        ),
+        (
+            "https://s.example/",
+            "https://www.youtube.com/watch?v=1",
+            {},
+            ("youtube.com", "referral", "(referral)", "Organic Video"),
+        ),
+        (
+            "https://s.example/",
+            "https://blog.example.org/post",
+            {},
+            ("blog.example.org", "referral", "(referral)", "Referral"),
+        ),
+        (
+            "https://s.example/next",
+            "https://s.example/prev",
+            {},
+            ("(direct)", "(none)", "(direct)", "Direct"),
+        ),
+        (
+            "https://s.example/?utm_source=google&utm_medium=cpc&utm_campaign=brand",
+            "",
+            {},
+            ("google", "cpc", "brand", "Paid Search"),
+        ),
+        (
+            "https://s.example/?gclid=abc",
+            "https://www.google.com/",
+            {},
+            ("google", "cpc", "(not set)", "Paid Search"),
+        ),
         ("https://s.example/?msclkid=abc", "", {}, ("bing", "cpc", "(not set)", "Paid Search")),
-        ("https://s.example/?utm_source=newsletter&utm_medium=email&utm_campaign=w", "", {},
-         ("newsletter", "email", "w", "Email")),
-        ("https://s.example/", "", {"source": "facebook", "medium": "paid_social", "campaign": "x"},
-         ("facebook", "paid_social", "x", "Paid Social")),
-        ("https://s.example/?utm_source=q&utm_medium=print", "", {}, ("q", "print", "(not set)", "Unassigned")),
+        (
+            "https://s.example/?utm_source=newsletter&utm_medium=email&utm_campaign=w",
+            "",
+            {},
+            ("newsletter", "email", "w", "Email"),
+        ),
+        (
+            "https://s.example/",
+            "",
+            {"source": "facebook", "medium": "paid_social", "campaign": "x"},
+            ("facebook", "paid_social", "x", "Paid Social"),
+        ),
+        (
+            "https://s.example/?utm_source=q&utm_medium=print",
+            "",
+            {},
+            ("q", "print", "(not set)", "Unassigned"),
+        ),
     ],
 )
-def test_put_traffic_source(put_traffic: Any, location: str, referrer: str, params: dict[str, str],
-                            expected: tuple[str, str, str, str]) -> None:
+def test_put_traffic_source(
+    put_traffic: Any,
+    location: str,
+    referrer: str,
+    params: dict[str, str],
+    expected: tuple[str, str, str, str],
+) -> None:
     d = draft(params={"page_location": location, "page_referrer": referrer, **params})
     put_page(d)
     assert put_traffic(d) is None
@@ -182,7 +263,9 @@ def test_put_traffic_source(put_traffic: Any, location: str, referrer: str, para
 
 
 def test_click_ids_are_kept(put_traffic: Any) -> None:
-    d = draft(params={"page_location": "https://s.example/?fbclid=IwAR1&utm_term=tea&utm_content=banner"})
+    d = draft(
+        params={"page_location": "https://s.example/?fbclid=IwAR1&utm_term=tea&utm_content=banner"}
+    )
     put_page(d)
     put_traffic(d)
     assert (d.event.click_id_type, d.event.click_id) == ("fbclid", "IwAR1")
@@ -221,7 +304,9 @@ def test_click_ids_are_kept(put_traffic: Any) -> None:
         ("qr", "print", "", "", "Unassigned"),
     ],
 )
-def test_default_channel_group(source: str, medium: str, campaign: str, category: str, channel: str) -> None:
+def test_default_channel_group(
+    source: str, medium: str, campaign: str, category: str, channel: str
+) -> None:
     assert default_channel_group(source, medium, campaign, category) == channel
 
 
@@ -274,23 +359,40 @@ def test_cookieless_identity_is_stable_within_a_day_and_rotates_daily() -> None:
     put(other)
     assert other.event.visitor_id != ids[0]
     # the same salt gives the same id: re-processing is deterministic
-    assert ids[0] == cookieless_visitor_id(salts.salt_for(day.date()), PROP.property_id, "23.20.0.10", CHROME)
+    assert ids[0] == cookieless_visitor_id(
+        salts.salt_for(day.date()), PROP.property_id, "23.20.0.10", CHROME
+    )
 
 
 # -- put_event_fields and put_local_time ---------------------------------------------------
 
 
 def test_put_event_fields() -> None:
-    d = draft(name="purchase", params={"page_location": "https://s/", "value": "59.5", "currency": "usd",
-                                       "engagement_time_msec": 1500, "session_id": 1732600000,
-                                       "transaction_id": "T1", "flag": True})
+    d = draft(
+        name="purchase",
+        params={
+            "page_location": "https://s/",
+            "value": "59.5",
+            "currency": "usd",
+            "engagement_time_msec": 1500,
+            "session_id": 1732600000,
+            "transaction_id": "T1",
+            "flag": True,
+        },
+    )
     put_event_fields(d)
     ev = d.event
     assert (ev.value, ev.currency, ev.engagement_time_ms) == (59.5, "USD", 1500)
     assert ev.client_session_id == "1732600000"
     assert ev.is_key_event  # purchase is a default key event
-    assert ev.params == {"value": "59.5", "currency": "usd", "engagement_time_msec": "1500",
-                         "session_id": "1732600000", "transaction_id": "T1", "flag": "true"}
+    assert ev.params == {
+        "value": "59.5",
+        "currency": "usd",
+        "engagement_time_msec": "1500",
+        "session_id": "1732600000",
+        "transaction_id": "T1",
+        "flag": "true",
+    }
 
 
 def test_put_local_time_uses_the_property_time_zone() -> None:
@@ -320,12 +422,32 @@ def test_pipeline_times_steps_and_dead_letters_a_failing_step() -> None:
 MIN = 60_000_000
 
 
-def ev(t: int, eid: str, *, visitor: str = "v", csid: str | None = None, name: str = "page_view",
-       path: str = "/", engagement: int = 0, key: bool = False, source: str = "(direct)") -> EnrichedEvent:
+def ev(
+    t: int,
+    eid: str,
+    *,
+    visitor: str = "v",
+    csid: str | None = None,
+    name: str = "page_view",
+    path: str = "/",
+    engagement: int = 0,
+    key: bool = False,
+    source: str = "(direct)",
+) -> EnrichedEvent:
     return EnrichedEvent(
-        property_id="p", event_id=eid, event_name=name, event_time=t, received_at=t,
-        event_date=dt.date(2026, 1, 1), event_hour=0, visitor_id=visitor, client_session_id=csid,
-        page_path=path, engagement_time_ms=engagement, is_key_event=key, source=source,
+        property_id="p",
+        event_id=eid,
+        event_name=name,
+        event_time=t,
+        received_at=t,
+        event_date=dt.date(2026, 1, 1),
+        event_hour=0,
+        visitor_id=visitor,
+        client_session_id=csid,
+        page_path=path,
+        engagement_time_ms=engagement,
+        is_key_event=key,
+        source=source,
     )
 
 
@@ -352,7 +474,9 @@ def test_a_late_event_can_join_two_sessions() -> None:
 
 
 def test_client_session_ids_separate_streams() -> None:
-    sessions = sessionize([ev(0, "a", csid="1"), ev(MIN, "b", csid="2"), ev(2 * MIN, "c", csid="1")])
+    sessions = sessionize(
+        [ev(0, "a", csid="1"), ev(MIN, "b", csid="2"), ev(2 * MIN, "c", csid="1")]
+    )
     assert sorted(len(evs) for _s, evs in sessions) == [1, 2]
 
 
@@ -367,14 +491,17 @@ def test_client_session_ids_separate_streams() -> None:
     ],
 )
 def test_engaged_sessions(events: list[EnrichedEvent], engaged: bool) -> None:
-    (session, _), = sessionize(events)
+    ((session, _),) = sessionize(events)
     assert session.engaged is engaged
 
 
 def test_session_attributes_come_from_its_first_event() -> None:
-    events = [ev(5 * MIN, "b", path="/second", source="bing"), ev(0, "a", name="scroll", path="/x", source="google"),
-              ev(MIN, "c", path="/first", source="bing")]
-    (session, _), = sessionize(events)
+    events = [
+        ev(5 * MIN, "b", path="/second", source="bing"),
+        ev(0, "a", name="scroll", path="/x", source="google"),
+        ev(MIN, "c", path="/first", source="bing"),
+    ]
+    ((session, _),) = sessionize(events)
     assert session.source == "google"
     assert session.landing_page == "/first"  # the first page_view, not the first event
 
@@ -386,13 +513,20 @@ def test_session_spanning_midnight_in_the_property_time_zone() -> None:
     times = [int((start + dt.timedelta(minutes=m)).timestamp() * 1e6) for m in (0, 12, 20)]
     drafts = []
     for i, t in enumerate(times):
-        d = draft(event_time=t, prop=Property(property_id="p", name="n", measurement_id="G-X", time_zone=zone))
+        d = draft(
+            event_time=t,
+            prop=Property(property_id="p", name="n", measurement_id="G-X", time_zone=zone),
+        )
         d.event.event_time = t
         put_local_time(d)
         d.event.event_id = f"m{i}"
         d.event.visitor_id = "v"
         drafts.append(d.event)
-    assert [e.event_date for e in drafts] == [dt.date(2026, 1, 10), dt.date(2026, 1, 11), dt.date(2026, 1, 11)]
+    assert [e.event_date for e in drafts] == [
+        dt.date(2026, 1, 10),
+        dt.date(2026, 1, 11),
+        dt.date(2026, 1, 11),
+    ]
     sessions = sessionize(drafts)
     assert len(sessions) == 1
     assert {e.session_key for e in drafts} == {sessions[0][0].session_key}

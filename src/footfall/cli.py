@@ -16,21 +16,33 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML settings file (or FOOTFALL_CONFIG)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    p.add_argument("--data-dir", dest="data_dir", help="where embedded data lives (default ./footfall-data)")
+    p.add_argument(
+        "--data-dir", dest="data_dir", help="where embedded data lives (default ./footfall-data)"
+    )
     p.add_argument("--queue", help="queue URL, e.g. local:///var/lib/footfall/queue.sqlite3")
     p.add_argument("--store", help="store URL, e.g. duckdb:///var/lib/footfall/footfall.duckdb")
-    p.add_argument("--flush-interval", dest="flush_interval", type=float,
-                   help="seconds an accepted event may wait before processing (default 0.5)")
+    p.add_argument(
+        "--flush-interval",
+        dest="flush_interval",
+        type=float,
+        help="seconds an accepted event may wait before processing (default 0.5)",
+    )
     p.add_argument("--log-level", dest="log_level", help="debug, info, warning or error")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="footfall", description="Self-hostable web and app analytics.")
+    parser = argparse.ArgumentParser(
+        prog="footfall", description="Self-hostable web and app analytics."
+    )
     parser.add_argument("--version", action="version", version=f"footfall {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run collector, queue, processor, store, API and dashboard in one process")
+    serve = sub.add_parser(
+        "serve", help="run collector, queue, processor, store, API and dashboard in one process"
+    )
     _server_flags(serve)
-    sim = sub.add_parser("simulate", help="send realistic synthetic traffic and write the expected reports")
+    sim = sub.add_parser(
+        "simulate", help="send realistic synthetic traffic and write the expected reports"
+    )
     from footfall.simulate.cli import add_arguments
 
     add_arguments(sim)
@@ -105,11 +117,11 @@ def _banner(runtime: Any) -> None:
             "  try:",
             f"    curl -s '{base}/v1/collect?measurement_id={prop.measurement_id}' "
             "-H 'content-type: application/json' "
-            "-d '{\"client_id\":\"1.1\",\"events\":[{\"name\":\"page_view\","
-            "\"params\":{\"page_location\":\"https://example.com/\"}}]}'",
+            '-d \'{"client_id":"1.1","events":[{"name":"page_view",'
+            '"params":{"page_location":"https://example.com/"}}]}\'',
             f"    curl -s '{base}/v1beta/properties/{prop.property_id}:runReport' "
             "-H 'authorization: Bearer <admin token>' "
-            "-d '{\"dateRanges\":[{\"startDate\":\"today\",\"endDate\":\"today\"}],"
-            "\"metrics\":[{\"name\":\"screenPageViews\"}]}'",
+            '-d \'{"dateRanges":[{"startDate":"today","endDate":"today"}],'
+            '"metrics":[{"name":"screenPageViews"}]}\'',
         ]
     print("\n".join(lines), flush=True)

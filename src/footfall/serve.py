@@ -61,7 +61,10 @@ class FirstStart:
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        if urlsplit(settings.queue_url).scheme == "local" or urlsplit(settings.store_url).scheme == "duckdb":
+        if (
+            urlsplit(settings.queue_url).scheme == "local"
+            or urlsplit(settings.store_url).scheme == "duckdb"
+        ):
             settings.data_path.mkdir(parents=True, exist_ok=True)
         self.store: Store = open_store(settings.store_url)
         self.publisher: Publisher = open_publisher(
@@ -98,7 +101,9 @@ class Runtime:
 
     def start(self) -> None:
         self.worker.start()
-        self._maintenance = threading.Thread(target=self._maintain, name="footfall-maintenance", daemon=True)
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="footfall-maintenance", daemon=True
+        )
         self._maintenance.start()
 
     def _maintain(self) -> None:
@@ -153,7 +158,9 @@ def create_app(runtime: Runtime) -> Starlette:
 
     async def readyz(request: Request) -> Response:
         ready, checks = runtime.readiness()
-        return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+        return json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -169,6 +176,7 @@ def create_app(runtime: Runtime) -> Starlette:
         *collector.routes(),
         *reports.routes(),
     ]
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return error_response(ApiError(exc.status_code, str(exc.detail)))

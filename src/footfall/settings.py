@@ -94,7 +94,9 @@ def _file_layer(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
-        raise SettingsError(f"config file {path} does not exist; fix --config or FOOTFALL_CONFIG") from None
+        raise SettingsError(
+            f"config file {path} does not exist; fix --config or FOOTFALL_CONFIG"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(_FIELDS))
@@ -137,7 +139,7 @@ def _explain(exc: msgspec.ValidationError, sources: Mapping[str, str]) -> str:
         if f"`$.{name}`" in text:
             return (
                 f"setting {name!r} (from {origin}; env {ENV_PREFIX}{name.upper()}) is invalid: "
-                f"{text.split(' - at ')[0]}"
+                f"{text.split(' - at ', maxsplit=1)[0]}"
             )
     return f"invalid settings: {text}"
 
@@ -149,7 +151,12 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"flush_interval must be in (0, 60] seconds, got {s.flush_interval}")
     if s.batch_size < 1:
         raise SettingsError("batch_size must be at least 1")
-    for name in ("max_body_bytes", "max_decompressed_bytes", "max_events_per_request", "max_params_per_event"):
+    for name in (
+        "max_body_bytes",
+        "max_decompressed_bytes",
+        "max_events_per_request",
+        "max_params_per_event",
+    ):
         if getattr(s, name) < 1:
             raise SettingsError(f"{name} must be positive")
     if s.max_decompressed_bytes < s.max_body_bytes:
@@ -165,7 +172,9 @@ def _check(s: Settings) -> None:
     if s.geo_database and not Path(s.geo_database).is_file():
         raise SettingsError(f"geo_database {s.geo_database!r} is not a file (a MaxMind .mmdb)")
     if s.admin_token and len(s.admin_token) < 24:
-        raise SettingsError("admin_token must be at least 24 characters (or leave it empty to generate one)")
+        raise SettingsError(
+            "admin_token must be at least 24 characters (or leave it empty to generate one)"
+        )
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError("log_level must be one of debug, info, warning, error")
 

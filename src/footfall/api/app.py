@@ -47,7 +47,9 @@ class ReportApi:
     def _authorize(self, request: Request) -> None:
         token = bearer(request.headers.get("authorization"), request.headers.get("x-goog-api-key"))
         if token is None:
-            raise ApiError(401, "an API key is required (Authorization: Bearer <key> or x-goog-api-key)")
+            raise ApiError(
+                401, "an API key is required (Authorization: Bearer <key> or x-goog-api-key)"
+            )
         if not self.admin.verify(token):
             raise ApiError(401, "the API key is not valid")
 

@@ -33,8 +33,12 @@ MAX_HEADER_CHARS = 512
 _json = msgspec.json.Encoder()
 
 
-def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_json.encode(body), status_code=status, media_type="application/json", headers=headers)
+def json_response(
+    body: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        _json.encode(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
@@ -91,7 +95,9 @@ class Collector:
 
     async def _collect(self, request: Request, cors: dict[str, str]) -> Response:
         s = self.settings
-        body = await read_body(request, max_bytes=s.max_body_bytes, max_decompressed=s.max_decompressed_bytes)
+        body = await read_body(
+            request, max_bytes=s.max_body_bytes, max_decompressed=s.max_decompressed_bytes
+        )
         envelope = decode_envelope(body)
         query_mid = request.query_params.get("measurement_id")
         if query_mid and envelope.measurement_id and query_mid != envelope.measurement_id:

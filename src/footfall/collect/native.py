@@ -92,10 +92,17 @@ def build_events(
             # history (backfill) may reach back to 2015, never into the future
             max_age = stamp.received_at - EARLIEST_EVENT_US if stamp.backfill else limits.max_age_us
             problem = rules.check_time(
-                event_time, stamp.received_at, max_age_us=max_age, max_future_us=limits.max_future_us
+                event_time,
+                stamp.received_at,
+                max_age_us=max_age,
+                max_future_us=limits.max_future_us,
             )
         if problem is not None:
-            results.append(_rejected(index, event.event_id, problem.reason, f"events[{index}]: {problem.message}"))
+            results.append(
+                _rejected(
+                    index, event.event_id, problem.reason, f"events[{index}]: {problem.message}"
+                )
+            )
             continue
         event_id = event.event_id or uuid.uuid4().hex
         accepted.append(
@@ -119,4 +126,6 @@ def build_events(
 
 
 def _rejected(index: int, event_id: str | None, reason: str, message: str) -> EventResult:
-    return EventResult(index=index, status="rejected", event_id=event_id, reason=reason, message=message[:300])
+    return EventResult(
+        index=index, status="rejected", event_id=event_id, reason=reason, message=message[:300]
+    )

@@ -8,8 +8,8 @@ import secrets
 
 from footfall.store import MetaStore
 
-ADMIN_TOKEN_KEY = "admin_token_sha256"
-ADMIN_TOKEN_PREFIX = "ff_admin_"
+ADMIN_TOKEN_KEY = "admin_token_sha256"  # noqa: S105 (a key name, not a secret)
+ADMIN_TOKEN_PREFIX = "ff_admin_"  # noqa: S105 (a visible prefix, not a secret)
 
 
 def hash_secret(secret: str) -> str:

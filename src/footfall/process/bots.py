@@ -10,7 +10,14 @@ from footfall.schema.events import DropReason
 
 # browser families ua-parser reports for automation rather than people
 HEADLESS_FAMILIES = frozenset({"HeadlessChrome", "PhantomJS", "Electron"})
-HEADLESS_MARKERS = ("HeadlessChrome", "PhantomJS", "Headless", "Lighthouse", "puppeteer", "Playwright")
+HEADLESS_MARKERS = (
+    "HeadlessChrome",
+    "PhantomJS",
+    "Headless",
+    "Lighthouse",
+    "puppeteer",
+    "Playwright",
+)
 
 
 @functools.cache

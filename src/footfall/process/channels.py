@@ -58,6 +58,11 @@ def default_channel_group(source: str, medium: str, campaign: str, category: str
         return "Audio"
     if source == "sms" or medium == "sms":
         return "SMS"
-    if medium.endswith("push") or "mobile" in medium or "notification" in medium or source == "firebase":
+    if (
+        medium.endswith("push")
+        or "mobile" in medium
+        or "notification" in medium
+        or source == "firebase"
+    ):
         return "Mobile Push Notifications"
     return "Unassigned"

@@ -24,7 +24,7 @@ def split_location(url: str) -> tuple[str, str]:
 def language_name(code: str) -> str:
     import pycountry
 
-    primary = code.split("-")[0]
+    primary = code.split("-", maxsplit=1)[0]
     lang = None
     if len(primary) == 2:
         lang = pycountry.languages.get(alpha_2=primary)
@@ -35,7 +35,9 @@ def language_name(code: str) -> str:
 
 def normalise_language(value: str) -> str:
     """A lower-case BCP 47 tag from a ``language`` param or an Accept-Language header."""
-    first = value.split(",")[0].split(";")[0].strip().replace("_", "-").lower()
+    first = (
+        value.split(",", maxsplit=1)[0].split(";", maxsplit=1)[0].strip().replace("_", "-").lower()
+    )
     if not first or first == "*" or len(first) > 35:
         return ""
     return first

@@ -56,8 +56,14 @@ class Processor:
             raw, result = self._enrich(message)
             if raw is not None:
                 writes.raw.append(
-                    RawRow(raw.property_id, raw.event_id, raw.received_at, raw.event_time, raw.ip or None,
-                           self._encoder.encode(msgspec.structs.replace(raw, ip="")))
+                    RawRow(
+                        raw.property_id,
+                        raw.event_id,
+                        raw.received_at,
+                        raw.event_time,
+                        raw.ip or None,
+                        self._encoder.encode(msgspec.structs.replace(raw, ip="")),
+                    )
                 )
             if isinstance(result, Drop):
                 stats.dropped[result.reason] = stats.dropped.get(result.reason, 0) + 1
@@ -83,7 +89,9 @@ class Processor:
         self._sessionize(new, writes)
         writes.events = new
         stats.stored = len(new)
-        self.totals.update(received=stats.received, stored=stats.stored, duplicates=stats.duplicates)
+        self.totals.update(
+            received=stats.received, stored=stats.stored, duplicates=stats.duplicates
+        )
         self.totals.update({f"dropped_{k}": v for k, v in stats.dropped.items()})
         return writes, stats
 

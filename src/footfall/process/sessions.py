@@ -30,7 +30,9 @@ def stream_key(ev: EnrichedEvent) -> StreamKey:
 
 
 def session_key(stream: StreamKey, first: EnrichedEvent) -> str:
-    text = "\x1f".join((stream[0], stream[1], stream[2] or "", str(first.event_time), first.event_id))
+    text = "\x1f".join(
+        (stream[0], stream[1], stream[2] or "", str(first.event_time), first.event_id)
+    )
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 

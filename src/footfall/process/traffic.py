@@ -23,7 +23,17 @@ from footfall.process.sources import SourceCatalog
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id")
 # GA4 Measurement Protocol campaign parameters, same order as UTM
 CAMPAIGN_PARAMS = ("source", "medium", "campaign", "term", "content", "campaign_id")
-CLICK_IDS = ("gclid", "gbraid", "wbraid", "dclid", "msclkid", "fbclid", "ttclid", "twclid", "li_fat_id")
+CLICK_IDS = (
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "dclid",
+    "msclkid",
+    "fbclid",
+    "ttclid",
+    "twclid",
+    "li_fat_id",
+)
 AUTO_TAGGED = {
     "gclid": ("google", "cpc"),
     "gbraid": ("google", "cpc"),
@@ -44,8 +54,8 @@ def query_tags(url: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     if not query:
         return tags
-    for key, value in parse_qsl(query, keep_blank_values=False):
-        key = key.lower()
+    for name, value in parse_qsl(query, keep_blank_values=False):
+        key = name.lower()
         if (key in UTM or key in CLICK_IDS) and key not in tags:
             tags[key] = value[:MAX_TAG_CHARS]
     return tags
@@ -80,7 +90,9 @@ def make_put_traffic_source(catalog: SourceCatalog | None = None) -> Callable[[D
         click = next((c for c in CLICK_IDS if c in tags), "")
         ev.click_id_type, ev.click_id = click, tags.get(click, "")
         ev.term, ev.content, ev.campaign_id = (
-            tags.get("utm_term", ""), tags.get("utm_content", ""), tags.get("utm_id", "")
+            tags.get("utm_term", ""),
+            tags.get("utm_content", ""),
+            tags.get("utm_id", ""),
         )
         if any(k in tags for k in ("utm_source", "utm_medium", "utm_campaign")):
             ev.source = tags.get("utm_source", "(not set)")

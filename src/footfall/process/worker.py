@@ -52,8 +52,13 @@ class Worker:
         self.consumer.commit(batch)
         self.batches += 1
         self.last_batch_at = time.time()
-        log.debug("batch of %d: stored %d, duplicates %d, dropped %s",
-                  stats.received, stats.stored, stats.duplicates, stats.dropped)
+        log.debug(
+            "batch of %d: stored %d, duplicates %d, dropped %s",
+            stats.received,
+            stats.stored,
+            stats.duplicates,
+            stats.dropped,
+        )
         return len(batch.messages)
 
     def drain(self, timeout: float = 0.0) -> int:

@@ -53,17 +53,26 @@ _DIMENSIONS = [
 ]
 
 _METRICS = [
-    MetricDef("activeUsers", "TYPE_INTEGER",
-              "Distinct users with an engaged session, a first visit or engagement time"),
+    MetricDef(
+        "activeUsers",
+        "TYPE_INTEGER",
+        "Distinct users with an engaged session, a first visit or engagement time",
+    ),
     MetricDef("totalUsers", "TYPE_INTEGER", "Distinct users who logged any event"),
     MetricDef("newUsers", "TYPE_INTEGER", "Distinct users whose first event is in the row"),
     MetricDef("sessions", "TYPE_INTEGER", "Distinct sessions with an event in the row"),
-    MetricDef("engagedSessions", "TYPE_INTEGER",
-              "Sessions longer than 10 s of engagement, with a key event, or with 2+ page views"),
+    MetricDef(
+        "engagedSessions",
+        "TYPE_INTEGER",
+        "Sessions longer than 10 s of engagement, with a key event, or with 2+ page views",
+    ),
     MetricDef("engagementRate", "TYPE_FLOAT", "engagedSessions / sessions"),
     MetricDef("bounceRate", "TYPE_FLOAT", "1 - engagementRate: sessions that were not engaged"),
-    MetricDef("averageSessionDuration", "TYPE_SECONDS",
-              "Mean of (last event time - first event time) over the row's sessions"),
+    MetricDef(
+        "averageSessionDuration",
+        "TYPE_SECONDS",
+        "Mean of (last event time - first event time) over the row's sessions",
+    ),
     MetricDef("screenPageViews", "TYPE_INTEGER", "page_view and screen_view events"),
     MetricDef("screenPageViewsPerSession", "TYPE_FLOAT", "screenPageViews / sessions"),
     MetricDef("eventCount", "TYPE_INTEGER", "Events"),

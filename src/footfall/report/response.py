@@ -51,8 +51,14 @@ def metadata_response(property_id: str) -> dict[str, Any]:
             {"apiName": d.name, "uiName": d.name, "description": d.description}
             for d in catalog.DIMENSIONS.values()
         ]
-        + [{"apiName": "customEvent:<param>", "uiName": "Event parameter",
-            "description": "Any event parameter, by name", "customDefinition": True}],
+        + [
+            {
+                "apiName": "customEvent:<param>",
+                "uiName": "Event parameter",
+                "description": "Any event parameter, by name",
+                "customDefinition": True,
+            }
+        ],
         "metrics": [
             {"apiName": m.name, "uiName": m.name, "description": m.description, "type": m.type}
             for m in catalog.METRICS.values()

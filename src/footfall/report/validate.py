@@ -44,7 +44,9 @@ def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> Repo
     dims = _names("dimensions", [d.name for d in req.dimensions], MAX_DIMENSIONS)
     for i, name in enumerate(dims):
         if name == "dateRange":
-            raise invalid(f"dimensions[{i}]: dateRange is added automatically with several dateRanges")
+            raise invalid(
+                f"dimensions[{i}]: dateRange is added automatically with several dateRanges"
+            )
         if not catalog.is_dimension(name):
             raise invalid(f"dimensions[{i}]: {name[:80]!r} is not a valid dimension")
     metrics = _names("metrics", [m.name for m in req.metrics], MAX_METRICS)
@@ -70,7 +72,9 @@ def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> Repo
     aggs: set[str] = set()
     for i, agg in enumerate(req.metric_aggregations):
         if agg not in AGGREGATIONS:
-            raise invalid(f"metricAggregations[{i}]: {agg[:40]!r} is not one of {', '.join(AGGREGATIONS)}")
+            raise invalid(
+                f"metricAggregations[{i}]: {agg[:40]!r} is not one of {', '.join(AGGREGATIONS)}"
+            )
         aggs.add(agg)
     return ReportQuery(
         property_id=property_id,
@@ -128,7 +132,9 @@ def _filter(expr: FilterExpression, path: str, counter: list[int]) -> FilterNode
         if getattr(expr, k) is not None
     ]
     if len(chosen) != 1:
-        raise invalid(f"{path}: exactly one of andGroup, orGroup, notExpression, filter is required")
+        raise invalid(
+            f"{path}: exactly one of andGroup, orGroup, notExpression, filter is required"
+        )
     if expr.and_group is not None or expr.or_group is not None:
         group = expr.and_group if expr.and_group is not None else expr.or_group
         assert group is not None
@@ -147,11 +153,19 @@ def _filter(expr: FilterExpression, path: str, counter: list[int]) -> FilterNode
     fpath = f"{path}.filter"
     if not catalog.is_dimension(f.field_name) or f.field_name == "dateRange":
         if f.field_name in catalog.METRICS:
-            raise invalid(f"{fpath}.fieldName: {f.field_name!r} is a metric; dimensionFilter takes dimensions")
+            raise invalid(
+                f"{fpath}.fieldName: {f.field_name!r} is a metric; dimensionFilter takes dimensions"
+            )
         raise invalid(f"{fpath}.fieldName: {f.field_name[:80]!r} is not a valid dimension")
     kinds = [
         k
-        for k in ("string_filter", "in_list_filter", "numeric_filter", "between_filter", "empty_filter")
+        for k in (
+            "string_filter",
+            "in_list_filter",
+            "numeric_filter",
+            "between_filter",
+            "empty_filter",
+        )
         if getattr(f, k) is not None
     ]
     if len(kinds) != 1:
@@ -162,7 +176,9 @@ def _filter(expr: FilterExpression, path: str, counter: list[int]) -> FilterNode
     if f.string_filter is not None:
         s = f.string_filter
         if s.match_type not in MATCH_TYPES:
-            raise invalid(f"{fpath}.stringFilter.matchType: {s.match_type[:40]!r} is not one of {', '.join(MATCH_TYPES)}")
+            raise invalid(
+                f"{fpath}.stringFilter.matchType: {s.match_type[:40]!r} is not one of {', '.join(MATCH_TYPES)}"
+            )
         if len(s.value) > 1000:
             raise invalid(f"{fpath}.stringFilter.value: longer than 1000 characters")
         return StringMatch(f.field_name, s.match_type, s.value, s.case_sensitive)
@@ -176,8 +192,12 @@ def _filter(expr: FilterExpression, path: str, counter: list[int]) -> FilterNode
     if f.numeric_filter is not None:
         op = f.numeric_filter.operation
         if op not in NUMERIC_OPS:
-            raise invalid(f"{fpath}.numericFilter.operation: {op[:40]!r} is not one of {', '.join(NUMERIC_OPS)}")
-        return NumericCompare(f.field_name, op, _number(f.numeric_filter.value, f"{fpath}.numericFilter.value"))
+            raise invalid(
+                f"{fpath}.numericFilter.operation: {op[:40]!r} is not one of {', '.join(NUMERIC_OPS)}"
+            )
+        return NumericCompare(
+            f.field_name, op, _number(f.numeric_filter.value, f"{fpath}.numericFilter.value")
+        )
     if f.between_filter is not None:
         low = _number(f.between_filter.from_value, f"{fpath}.betweenFilter.fromValue")
         high = _number(f.between_filter.to_value, f"{fpath}.betweenFilter.toValue")
@@ -203,14 +223,20 @@ def _order_bys(
             raise invalid(f"{path}: exactly one of metric or dimension is required")
         if ob.metric is not None:
             if ob.metric.metric_name not in metrics:
-                raise invalid(f"{path}.metric.metricName: {ob.metric.metric_name[:80]!r} is not a metric of this request")
+                raise invalid(
+                    f"{path}.metric.metricName: {ob.metric.metric_name[:80]!r} is not a metric of this request"
+                )
             out.append(Order(ob.metric.metric_name, True, ob.desc))
         else:
             assert ob.dimension is not None
             name = ob.dimension.dimension_name
             if name not in dims:
-                raise invalid(f"{path}.dimension.dimensionName: {name[:80]!r} is not a dimension of this request")
+                raise invalid(
+                    f"{path}.dimension.dimensionName: {name[:80]!r} is not a dimension of this request"
+                )
             if ob.dimension.order_type not in ORDER_TYPES:
-                raise invalid(f"{path}.dimension.orderType: {ob.dimension.order_type[:40]!r} is not one of {', '.join(ORDER_TYPES)}")
+                raise invalid(
+                    f"{path}.dimension.orderType: {ob.dimension.order_type[:40]!r} is not one of {', '.join(ORDER_TYPES)}"
+                )
             out.append(Order(name, False, ob.desc, ob.dimension.order_type))
     return tuple(out)

@@ -70,7 +70,9 @@ def check_event(event: WireEvent) -> Rejection | None:
     return None
 
 
-def check_time(event_time: int, now: int, *, max_age_us: int, max_future_us: int) -> Rejection | None:
+def check_time(
+    event_time: int, now: int, *, max_age_us: int, max_future_us: int
+) -> Rejection | None:
     if event_time < now - max_age_us:
         return Rejection(
             "event_too_old",

@@ -42,28 +42,92 @@ class Agent(msgspec.Struct, frozen=True):
 
 
 AGENTS = [
-    Agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/130.0.0.0 Safari/537.36", "Chrome", "Windows", "desktop", 30),
-    Agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.68", "Edge", "Windows", "desktop", 8),
-    Agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
-          "Firefox", "Windows", "desktop", 5),
-    Agent("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/18.1 Safari/605.1.15", "Safari", "Macintosh", "desktop", 10),
-    Agent("Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
-          "Firefox", "Linux", "desktop", 3),
-    Agent("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/130.0.0.0 Safari/537.36", "Chrome", "Chrome OS", "desktop", 2),
-    Agent("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/18.1 Mobile/15E148 Safari/604.1", "Safari", "iOS", "mobile", 18),
-    Agent("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/130.0.6723.102 Mobile Safari/537.36", "Chrome", "Android", "mobile", 14),
-    Agent("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", "Samsung Internet", "Android", "mobile", 4),
-    Agent("Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/18.1 Mobile/15E148 Safari/604.1", "Safari", "iOS", "tablet", 4),
-    Agent("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/130.0.0.0 Safari/537.36", "Chrome", "Android", "tablet", 2),
+    Agent(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36",
+        "Chrome",
+        "Windows",
+        "desktop",
+        30,
+    ),
+    Agent(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.68",
+        "Edge",
+        "Windows",
+        "desktop",
+        8,
+    ),
+    Agent(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
+        "Firefox",
+        "Windows",
+        "desktop",
+        5,
+    ),
+    Agent(
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.1 Safari/605.1.15",
+        "Safari",
+        "Macintosh",
+        "desktop",
+        10,
+    ),
+    Agent(
+        "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+        "Firefox",
+        "Linux",
+        "desktop",
+        3,
+    ),
+    Agent(
+        "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36",
+        "Chrome",
+        "Chrome OS",
+        "desktop",
+        2,
+    ),
+    Agent(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.1 Mobile/15E148 Safari/604.1",
+        "Safari",
+        "iOS",
+        "mobile",
+        18,
+    ),
+    Agent(
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.6723.102 Mobile Safari/537.36",
+        "Chrome",
+        "Android",
+        "mobile",
+        14,
+    ),
+    Agent(
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+        "Samsung Internet",
+        "Android",
+        "mobile",
+        4,
+    ),
+    Agent(
+        "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.1 Mobile/15E148 Safari/604.1",
+        "Safari",
+        "iOS",
+        "tablet",
+        4,
+    ),
+    Agent(
+        "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36",
+        "Chrome",
+        "Android",
+        "tablet",
+        2,
+    ),
 ]
 
 # never counted: crawlers, scripts and headless browsers
@@ -130,24 +194,103 @@ class Source(msgspec.Struct, frozen=True):
 SOURCES = [
     Source("", "", "(direct)", "(none)", "(direct)", "Direct", 25),
     Source("https://www.google.com/", "", "google", "organic", "(organic)", "Organic Search", 22),
-    Source("https://www.bing.com/search?q=teapot", "", "bing", "organic", "(organic)", "Organic Search", 4),
-    Source("https://duckduckgo.com/", "", "duckduckgo", "organic", "(organic)", "Organic Search", 3),
-    Source("https://l.facebook.com/l.php?u=x", "", "l.facebook.com", "referral", "(referral)", "Organic Social", 5),
+    Source(
+        "https://www.bing.com/search?q=teapot",
+        "",
+        "bing",
+        "organic",
+        "(organic)",
+        "Organic Search",
+        4,
+    ),
+    Source(
+        "https://duckduckgo.com/", "", "duckduckgo", "organic", "(organic)", "Organic Search", 3
+    ),
+    Source(
+        "https://l.facebook.com/l.php?u=x",
+        "",
+        "l.facebook.com",
+        "referral",
+        "(referral)",
+        "Organic Social",
+        5,
+    ),
     Source("https://t.co/AbCd", "", "t.co", "referral", "(referral)", "Organic Social", 3),
-    Source("https://www.youtube.com/watch?v=abc", "", "youtube.com", "referral", "(referral)", "Organic Video", 2),
-    Source("https://news.tea-lovers.org/best-of-2026", "", "news.tea-lovers.org", "referral", "(referral)", "Referral", 6),
-    Source("", "utm_source=newsletter&utm_medium=email&utm_campaign=winter_sale",
-           "newsletter", "email", "winter_sale", "Email", 6),
-    Source("https://www.google.com/", "utm_source=google&utm_medium=cpc&utm_campaign=brand",
-           "google", "cpc", "brand", "Paid Search", 6),
-    Source("https://www.google.com/", "gclid=Cj0KCQiA", "google", "cpc", "(not set)", "Paid Search", 3),
-    Source("https://l.facebook.com/", "utm_source=facebook&utm_medium=paid_social&utm_campaign=launch",
-           "facebook", "paid_social", "launch", "Paid Social", 3),
-    Source("", "utm_source=dv360&utm_medium=display&utm_campaign=retarget",
-           "dv360", "display", "retarget", "Display", 2),
-    Source("", "utm_source=partnerblog&utm_medium=affiliate&utm_campaign=reviews",
-           "partnerblog", "affiliate", "reviews", "Affiliates", 2),
-    Source("", "utm_source=qr&utm_medium=print&utm_campaign=flyer", "qr", "print", "flyer", "Unassigned", 1),
+    Source(
+        "https://www.youtube.com/watch?v=abc",
+        "",
+        "youtube.com",
+        "referral",
+        "(referral)",
+        "Organic Video",
+        2,
+    ),
+    Source(
+        "https://news.tea-lovers.org/best-of-2026",
+        "",
+        "news.tea-lovers.org",
+        "referral",
+        "(referral)",
+        "Referral",
+        6,
+    ),
+    Source(
+        "",
+        "utm_source=newsletter&utm_medium=email&utm_campaign=winter_sale",
+        "newsletter",
+        "email",
+        "winter_sale",
+        "Email",
+        6,
+    ),
+    Source(
+        "https://www.google.com/",
+        "utm_source=google&utm_medium=cpc&utm_campaign=brand",
+        "google",
+        "cpc",
+        "brand",
+        "Paid Search",
+        6,
+    ),
+    Source(
+        "https://www.google.com/", "gclid=Cj0KCQiA", "google", "cpc", "(not set)", "Paid Search", 3
+    ),
+    Source(
+        "https://l.facebook.com/",
+        "utm_source=facebook&utm_medium=paid_social&utm_campaign=launch",
+        "facebook",
+        "paid_social",
+        "launch",
+        "Paid Social",
+        3,
+    ),
+    Source(
+        "",
+        "utm_source=dv360&utm_medium=display&utm_campaign=retarget",
+        "dv360",
+        "display",
+        "retarget",
+        "Display",
+        2,
+    ),
+    Source(
+        "",
+        "utm_source=partnerblog&utm_medium=affiliate&utm_campaign=reviews",
+        "partnerblog",
+        "affiliate",
+        "reviews",
+        "Affiliates",
+        2,
+    ),
+    Source(
+        "",
+        "utm_source=qr&utm_medium=print&utm_campaign=flyer",
+        "qr",
+        "print",
+        "flyer",
+        "Unassigned",
+        1,
+    ),
 ]
 
 KEY_EVENTS = ("purchase", "sign_up", "generate_lead")

@@ -16,7 +16,9 @@ from footfall.simulate.truth import write_truth
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", default="http://127.0.0.1:8000", help="footfall server to send to")
     p.add_argument("--measurement-id", dest="measurement_id", help="the property's measurement id")
-    p.add_argument("--token", help="admin token: lets the simulation send history older than 72 hours")
+    p.add_argument(
+        "--token", help="admin token: lets the simulation send history older than 72 hours"
+    )
     p.add_argument("--seed", type=int, default=1, help="same seed, same traffic (default 1)")
     p.add_argument("--days", type=int, default=14, help="days of history ending today (default 14)")
     p.add_argument("--visitors-per-day", dest="visitors_per_day", type=int, default=200)
@@ -28,13 +30,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.days > 3 and not args.token and not args.no_send:
-        print("footfall simulate: more than 3 days of history needs --token (the admin token)", file=sys.stderr)
+        print(
+            "footfall simulate: more than 3 days of history needs --token (the admin token)",
+            file=sys.stderr,
+        )
         return 2
     sim = simulate(
-        seed=args.seed, time_zone=args.time_zone, visitors_per_day=args.visitors_per_day,
-        days=args.days, now_us=time.time_ns() // 1000,
+        seed=args.seed,
+        time_zone=args.time_zone,
+        visitors_per_day=args.visitors_per_day,
+        days=args.days,
+        now_us=time.time_ns() // 1000,
     )
-    print(f"simulated {len(sim.events)} events in {len(sim.sessions)} sessions, {sim.start} to {sim.end}")
+    print(
+        f"simulated {len(sim.events)} events in {len(sim.sessions)} sessions, {sim.start} to {sim.end}"
+    )
     if args.truth:
         write_truth(sim, args.truth)
         print(f"expected reports written to {args.truth}")
@@ -45,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     stats = asyncio.run(
-        send(args.url, args.measurement_id, sim.events, token=args.token, concurrency=args.concurrency)
+        send(
+            args.url,
+            args.measurement_id,
+            sim.events,
+            token=args.token,
+            concurrency=args.concurrency,
+        )
     )
     elapsed = time.perf_counter() - started
     print(

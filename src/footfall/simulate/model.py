@@ -109,7 +109,9 @@ def _pick(rng: random.Random, items: Sequence[T], weights: Sequence[float]) -> T
 
 
 class Generator:
-    def __init__(self, *, seed: int, time_zone: str, visitors_per_day: int, days: int, now_us: int) -> None:
+    def __init__(
+        self, *, seed: int, time_zone: str, visitors_per_day: int, days: int, now_us: int
+    ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.zone = ZoneInfo(time_zone)
@@ -157,7 +159,11 @@ class Generator:
             seconds = 23 * 3600 + self.rng.randint(35 * 60, 50 * 60)
         else:
             # busier in the day than at night
-            hour = _pick(self.rng, range(24), [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 6, 5, 4, 3, 2])
+            hour = _pick(
+                self.rng,
+                range(24),
+                [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 6, 5, 4, 3, 2],
+            )
             seconds = hour * 3600 + self.rng.randint(0, 3599)
         local = dt.datetime.combine(day, dt.time(), self.zone) + dt.timedelta(seconds=seconds)
         return int(local.timestamp() * SECOND)
@@ -177,8 +183,12 @@ class Generator:
                 self._visit(day, first_day)
         self.events.sort(key=lambda e: (e.time_us, e.event_id))
         return Simulation(
-            seed=self.seed, time_zone=self.time_zone, start=first_day, end=self.today,
-            events=self.events, sessions=self.sessions,
+            seed=self.seed,
+            time_zone=self.time_zone,
+            start=first_day,
+            end=self.today,
+            events=self.events,
+            sessions=self.sessions,
         )
 
     def _visit(self, day: dt.date, first_day: dt.date) -> None:
@@ -198,9 +208,13 @@ class Generator:
                     starts.append(self._local_start(later, late=rng.random() < 0.04))
         starts.sort()
         last_end = 0
-        for i, start in enumerate(starts):
-            start = max(start, last_end + 2 * HOUR)  # sessions of one visitor never touch
-            source = _pick(rng, SOURCES, [s.weight for s in SOURCES]) if i == 0 or rng.random() < 0.5 else SOURCES[0]
+        for i, planned in enumerate(starts):
+            start = max(planned, last_end + 2 * HOUR)  # sessions of one visitor never touch
+            source = (
+                _pick(rng, SOURCES, [s.weight for s in SOURCES])
+                if i == 0 or rng.random() < 0.5
+                else SOURCES[0]
+            )
             last_end = self._session(visitor, start, source)
 
     def _cookieless_session(self, visitor: Visitor, day: dt.date) -> None:
@@ -227,12 +241,23 @@ class Generator:
         t = start
         previous_url = ""
         session = SimSession(
-            session=session_id, visitor=visitor.visitor_id, start_us=start, end_us=start,
-            page_views=0, engagement_ms=0, key_events=0, landing_page="", source=source,
+            session=session_id,
+            visitor=visitor.visitor_id,
+            start_us=start,
+            end_us=start,
+            page_views=0,
+            engagement_ms=0,
+            key_events=0,
+            landing_page="",
+            source=source,
         )
         emitted = 0
         for n in range(pages):
-            page = PAGES[0] if n == 0 and rng.random() < 0.4 else _pick(rng, PAGES, [p.weight for p in PAGES])
+            page = (
+                PAGES[0]
+                if n == 0 and rng.random() < 0.4
+                else _pick(rng, PAGES, [p.weight for p in PAGES])
+            )
             url = f"https://{SITE}{page.path}"
             if n == 0 and source.query:
                 url += "?" + source.query
@@ -243,12 +268,22 @@ class Generator:
                 params["page_referrer"] = referrer
             if engagement:
                 params["engagement_time_msec"] = engagement
-            if self._emit(visitor, session, t, "page_view", page, params, engagement):
+            if self._emit(
+                visitor,
+                session,
+                t,
+                name="page_view",
+                page=page,
+                params=params,
+                engagement=engagement,
+            ):
                 emitted += 1
             previous_url = url
             extra_t = t + rng.randint(3, 40) * SECOND
             for name, extra in self._interactions(page):
-                if self._emit(visitor, session, extra_t, name, page, extra, 0):
+                if self._emit(
+                    visitor, session, extra_t, name=name, page=page, params=extra, engagement=0
+                ):
                     emitted += 1
                 extra_t += rng.randint(1, 20) * SECOND
             t = max(extra_t, t + rng.randint(5, 20 * 60) * SECOND)
@@ -262,11 +297,24 @@ class Generator:
         if rng.random() < 0.3:
             out.append(("scroll", {"percent_scrolled": 90}))
         if page.path.startswith("/products/") and rng.random() < 0.25:
-            out.append(("add_to_cart", {"item_name": page.path.rsplit("/", 1)[1], "value": 29.5, "currency": "USD"}))
+            out.append(
+                (
+                    "add_to_cart",
+                    {"item_name": page.path.rsplit("/", 1)[1], "value": 29.5, "currency": "USD"},
+                )
+            )
         if page.path == "/cart" and rng.random() < 0.35:
             value = round(rng.uniform(15, 240), 2)
-            out.append(("purchase", {"transaction_id": f"T{rng.randint(10**6, 10**7)}",
-                                     "value": value, "currency": "USD"}))
+            out.append(
+                (
+                    "purchase",
+                    {
+                        "transaction_id": f"T{rng.randint(10**6, 10**7)}",
+                        "value": value,
+                        "currency": "USD",
+                    },
+                )
+            )
         if page.path == "/contact" and rng.random() < 0.3:
             out.append(("generate_lead", {"form_id": "contact"}))
         if page.path.startswith("/blog") and rng.random() < 0.15:
@@ -274,8 +322,15 @@ class Generator:
         return out
 
     def _emit(
-        self, visitor: Visitor, session: SimSession, t: int, name: str, page: Page,
-        params: dict[str, str | int | float], engagement: int,
+        self,
+        visitor: Visitor,
+        session: SimSession,
+        t: int,
+        *,
+        name: str,
+        page: Page,
+        params: dict[str, str | int | float],
+        engagement: int,
     ) -> bool:
         if t > self.horizon_us:
             return False
@@ -328,7 +383,9 @@ class Generator:
         return True
 
 
-def simulate(*, seed: int, time_zone: str, visitors_per_day: int, days: int, now_us: int) -> Simulation:
+def simulate(
+    *, seed: int, time_zone: str, visitors_per_day: int, days: int, now_us: int
+) -> Simulation:
     return Generator(
         seed=seed, time_zone=time_zone, visitors_per_day=visitors_per_day, days=days, now_us=now_us
     ).run()

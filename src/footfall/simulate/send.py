@@ -47,7 +47,12 @@ def body_for(events: Sequence[SimEvent]) -> bytes:
     first = events[0]
     body: dict[str, object] = {
         "events": [
-            {"name": e.name, "event_id": e.event_id, "timestamp_micros": e.time_us, "params": e.params}
+            {
+                "name": e.name,
+                "event_id": e.event_id,
+                "timestamp_micros": e.time_us,
+                "params": e.params,
+            }
             for e in events
         ]
     }
@@ -99,7 +104,9 @@ async def send(
                 stats.requests += 1
                 result = r.json()
                 if "accepted" not in result:
-                    raise RuntimeError(f"collector refused a request: {r.status_code} {r.text[:300]}")
+                    raise RuntimeError(
+                        f"collector refused a request: {r.status_code} {r.text[:300]}"
+                    )
                 stats.accepted += result["accepted"]
                 stats.rejected += result["rejected"]
 

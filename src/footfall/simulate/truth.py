@@ -52,7 +52,9 @@ class Truth:
             "eventName": lambda e: e.name,
             "sessionSource": lambda e: s[e.session].source.source,
             "sessionMedium": lambda e: s[e.session].source.medium,
-            "sessionSourceMedium": lambda e: f"{s[e.session].source.source} / {s[e.session].source.medium}",
+            "sessionSourceMedium": lambda e: (
+                f"{s[e.session].source.source} / {s[e.session].source.medium}"
+            ),
             "sessionCampaignName": lambda e: s[e.session].source.campaign,
             "sessionDefaultChannelGroup": lambda e: s[e.session].source.channel,
             "country": lambda e: e.country,
@@ -77,7 +79,9 @@ class Truth:
         active = {
             e.visitor
             for e in events
-            if self.sessions[e.session].engaged or self.first_event[e.visitor] == e.event_id or e.engagement_ms > 0
+            if self.sessions[e.session].engaged
+            or self.first_event[e.visitor] == e.event_id
+            or e.engagement_ms > 0
         }
         views = sum(1 for e in events if e.name == "page_view")
         rate = engaged / n_sessions if n_sessions else 0.0
@@ -90,7 +94,9 @@ class Truth:
             "engagementRate": rate,
             "bounceRate": 1.0 - rate if n_sessions else 0.0,
             "averageSessionDuration": (
-                sum((x.end_us - x.start_us) for x in sessions.values()) / n_sessions / 1e6 if n_sessions else 0.0
+                sum((x.end_us - x.start_us) for x in sessions.values()) / n_sessions / 1e6
+                if n_sessions
+                else 0.0
             ),
             "screenPageViews": views,
             "screenPageViewsPerSession": views / n_sessions if n_sessions else 0.0,

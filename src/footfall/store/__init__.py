@@ -58,7 +58,9 @@ class EventStore(Protocol):
     def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (property_id, event_id) pairs are already stored."""
 
-    def session_events(self, probes: Sequence[SessionProbe], timeout_us: int) -> list[EnrichedEvent]:
+    def session_events(
+        self, probes: Sequence[SessionProbe], timeout_us: int
+    ) -> list[EnrichedEvent]:
         """Stored events of every session within ``timeout_us`` of a probe's span."""
 
     def write(self, writes: WriteSet) -> None:

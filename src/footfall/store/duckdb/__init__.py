@@ -28,7 +28,9 @@ from footfall.store.duckdb.report_sql import run_report
 READERS = 4
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
-    f"{c} = excluded.{c}" for c in arrow.SESSION_SCHEMA.names if c not in ("property_id", "session_key")
+    f"{c} = excluded.{c}"
+    for c in arrow.SESSION_SCHEMA.names
+    if c not in ("property_id", "session_key")
 )
 
 
@@ -94,7 +96,9 @@ class DuckDBStore:
                 cur.unregister("_keys")
         return {(r[0], r[1]) for r in rows}
 
-    def session_events(self, probes: Sequence[SessionProbe], timeout_us: int) -> list[EnrichedEvent]:
+    def session_events(
+        self, probes: Sequence[SessionProbe], timeout_us: int
+    ) -> list[EnrichedEvent]:
         if not probes:
             return []
         table = arrow.rows_table(
@@ -120,7 +124,9 @@ class DuckDBStore:
             if not found:
                 return []
             keys = arrow.rows_table(
-                ["property_id", "session_key"], [pa.string(), pa.string()], [(r[0], r[1]) for r in found]
+                ["property_id", "session_key"],
+                [pa.string(), pa.string()],
+                [(r[0], r[1]) for r in found],
             )
             cur.register("_sessions", keys)
             try:
@@ -140,12 +146,17 @@ class DuckDBStore:
         raw = arrow.rows_table(
             ["property_id", "event_id", "received_at", "event_time", "ip", "payload"],
             [pa.string(), pa.string(), pa.int64(), pa.int64(), pa.string(), pa.binary()],
-            [(r.property_id, r.event_id, r.received_at, r.event_time, r.ip, r.payload) for r in writes.raw],
+            [
+                (r.property_id, r.event_id, r.received_at, r.event_time, r.ip, r.payload)
+                for r in writes.raw
+            ],
         )
         rekeyed = arrow.rows_table(
             ["property_id", "event_id", "session_key"], [pa.string()] * 3, writes.rekeyed
         )
-        stale = arrow.rows_table(["property_id", "session_key"], [pa.string()] * 2, writes.stale_sessions)
+        stale = arrow.rows_table(
+            ["property_id", "session_key"], [pa.string()] * 2, writes.stale_sessions
+        )
         first_seen = arrow.rows_table(
             ["property_id", "visitor_id", "first_time", "first_event_id"],
             [pa.string(), pa.string(), pa.int64(), pa.string()],
@@ -154,10 +165,15 @@ class DuckDBStore:
         dead = arrow.rows_table(
             ["property_id", "event_id", "reason", "detail", "received_at", "payload"],
             [pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.binary()],
-            [(d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload) for d in writes.dead_letters],
+            [
+                (d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload)
+                for d in writes.dead_letters
+            ],
         )
         with self._transaction() as con:
-            self._insert(con, "INSERT INTO raw_events SELECT * FROM _batch ON CONFLICT DO NOTHING", raw)
+            self._insert(
+                con, "INSERT INTO raw_events SELECT * FROM _batch ON CONFLICT DO NOTHING", raw
+            )
             if writes.events:
                 self._insert(
                     con,
@@ -202,19 +218,27 @@ class DuckDBStore:
 
     # -- PropertyStore ----------------------------------------------------------------------
 
-    _PROPERTY_COLUMNS = "property_id, name, measurement_id, time_zone, currency, key_events, created_at"
+    _PROPERTY_COLUMNS = (
+        "property_id, name, measurement_id, time_zone, currency, key_events, created_at"
+    )
 
     @staticmethod
     def _property(row: Sequence[Any]) -> Property:
         return Property(
-            property_id=row[0], name=row[1], measurement_id=row[2], time_zone=row[3],
-            currency=row[4], key_events=tuple(row[5]), created_at=row[6],
+            property_id=row[0],
+            name=row[1],
+            measurement_id=row[2],
+            time_zone=row[3],
+            currency=row[4],
+            key_events=tuple(row[5]),
+            created_at=row[6],
         )
 
     def _properties(self, where: str, params: Sequence[Any]) -> list[Property]:
         with self._reader() as cur:
             rows = cur.execute(
-                f"SELECT {self._PROPERTY_COLUMNS} FROM properties {where} ORDER BY property_id", params
+                f"SELECT {self._PROPERTY_COLUMNS} FROM properties {where} ORDER BY property_id",
+                params,
             ).fetchall()
         return [self._property(r) for r in rows]
 
@@ -236,8 +260,15 @@ class DuckDBStore:
                 "ON CONFLICT (property_id) DO UPDATE SET name = excluded.name, "
                 "measurement_id = excluded.measurement_id, time_zone = excluded.time_zone, "
                 "currency = excluded.currency, key_events = excluded.key_events",
-                [prop.property_id, prop.name, prop.measurement_id, prop.time_zone, prop.currency,
-                 list(prop.key_events), prop.created_at],
+                [
+                    prop.property_id,
+                    prop.name,
+                    prop.measurement_id,
+                    prop.time_zone,
+                    prop.currency,
+                    list(prop.key_events),
+                    prop.created_at,
+                ],
             )
 
     # -- MetaStore ---------------------------------------------------------------------------
@@ -268,7 +299,14 @@ class DuckDBStore:
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (operations and tests)."""
-        if table not in ("raw_events", "events", "sessions", "visitors", "dead_letters", "properties"):
+        if table not in (
+            "raw_events",
+            "events",
+            "sessions",
+            "visitors",
+            "dead_letters",
+            "properties",
+        ):
             raise ValueError(f"unknown table {table!r}")
         with self._reader() as cur:
             row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()

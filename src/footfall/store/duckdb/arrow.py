@@ -54,7 +54,12 @@ def sessions_table(sessions: Sequence[Session]) -> pa.Table:
     return pa.table(columns, schema=SESSION_SCHEMA)
 
 
-def rows_table(names: Sequence[str], types: Sequence[pa.DataType], rows: Sequence[Sequence[Any]]) -> pa.Table:
+def rows_table(
+    names: Sequence[str], types: Sequence[pa.DataType], rows: Sequence[Sequence[Any]]
+) -> pa.Table:
     return pa.table(
-        {name: pa.array([r[i] for r in rows], type=t) for i, (name, t) in enumerate(zip(names, types, strict=True))}
+        {
+            name: pa.array([r[i] for r in rows], type=t)
+            for i, (name, t) in enumerate(zip(names, types, strict=True))
+        }
     )

@@ -29,6 +29,7 @@ from footfall.report.query import (
     NumericCompare,
     Or,
     ReportQuery,
+    ReportResult,
     ReportRow,
     StringMatch,
 )
@@ -112,10 +113,7 @@ def _dimension_sql(name: str, p: _Params) -> str:
     if name == "dateRange":
         return "r.range_name"
     param = catalog.custom_param(name)
-    if param is not None:
-        expr = f"e.params[{p.add(param)}]"
-    else:
-        expr = DIMENSION_SQL[name]
+    expr = f"e.params[{p.add(param)}]" if param is not None else DIMENSION_SQL[name]
     return f"coalesce(nullif({expr}, ''), '{NOT_SET}')"
 
 
@@ -148,8 +146,13 @@ def _filter_sql(node: FilterNode, p: _Params) -> str:
                 x, values = f"lower({x})", tuple(v.lower() for v in values)
             return f"list_contains({p.add(list(values))}, {x})"
         case NumericCompare(field, operation, value):
-            op = {"EQUAL": "=", "LESS_THAN": "<", "LESS_THAN_OR_EQUAL": "<=",
-                  "GREATER_THAN": ">", "GREATER_THAN_OR_EQUAL": ">="}[operation]
+            op = {
+                "EQUAL": "=",
+                "LESS_THAN": "<",
+                "LESS_THAN_OR_EQUAL": "<=",
+                "GREATER_THAN": ">",
+                "GREATER_THAN_OR_EQUAL": ">=",
+            }[operation]
             return f"TRY_CAST({_dimension_sql(field, p)} AS DOUBLE) {op} {p.add(value)}"
         case Between(field, low, high):
             return f"TRY_CAST({_dimension_sql(field, p)} AS DOUBLE) BETWEEN {p.add(low)} AND {p.add(high)}"
@@ -161,13 +164,16 @@ def _filter_sql(node: FilterNode, p: _Params) -> str:
 def _source(query: ReportQuery, dims: tuple[str, ...], p: _Params) -> str:
     """The ``base`` and ``per_session`` CTEs for the given dimensions."""
     ranges = ", ".join(
-        f"({p.add(r.name)}, {p.add(r.start)}::DATE, {p.add(r.end)}::DATE)" for r in query.date_ranges
+        f"({p.add(r.name)}, {p.add(r.start)}::DATE, {p.add(r.end)}::DATE)"
+        for r in query.date_ranges
     )
     dim_cols = [f"{_dimension_sql(d, p)} AS d{i}" for i, d in enumerate(dims)]
     lo = min(r.start for r in query.date_ranges)
     hi = max(r.end for r in query.date_ranges)
-    where = [f"e.property_id = {p.add(query.property_id)}",
-             f"e.event_date BETWEEN {p.add(lo)}::DATE AND {p.add(hi)}::DATE"]
+    where = [
+        f"e.property_id = {p.add(query.property_id)}",
+        f"e.event_date BETWEEN {p.add(lo)}::DATE AND {p.add(hi)}::DATE",
+    ]
     if query.filter is not None:
         where.append(_filter_sql(query.filter, p))
     group = ", ".join([f"d{i}" for i in range(len(dims))] + ["sk"])
@@ -218,15 +224,12 @@ def _order_sql(query: ReportQuery) -> str:
 def _values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[int | float, ...]:
     out: list[int | float] = []
     for name, value in zip(query.metrics, row, strict=True):
-        if value is None:
-            value = 0
-        out.append(int(value) if name in INTEGER_METRICS else float(value))
+        number = 0 if value is None else value
+        out.append(int(number) if name in INTEGER_METRICS else float(number))
     return tuple(out)
 
 
-def run_report(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> Any:
-    from footfall.report.query import ReportResult
-
+def run_report(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> ReportResult:
     dims = query.dimensions
     nd, nm = len(dims), len(query.metrics)
     p = _Params()
@@ -234,9 +237,7 @@ def run_report(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> Any:
     group_by = ", ".join(f"d{i}" for i in range(nd)) or "()"
     aggregates = ""
     if query.aggregations & {"MINIMUM", "MAXIMUM"}:
-        aggregates = ", " + ", ".join(
-            f"min(m{i}) OVER (), max(m{i}) OVER ()" for i in range(nm)
-        )
+        aggregates = ", " + ", ".join(f"min(m{i}) OVER (), max(m{i}) OVER ()" for i in range(nm))
     sql = f"""{source},
 grouped AS (
   SELECT {", ".join([*[f"d{i}" for i in range(nd)], ""])} {_metric_cols(query)}
@@ -296,4 +297,6 @@ def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> lis
         return cur.execute(sql, params).fetchall()
     except duckdb.InvalidInputException as exc:
         # the only user-controlled text that DuckDB parses is a regular expression
-        raise invalid(f"dimensionFilter: invalid regular expression ({str(exc).splitlines()[0][:200]})") from None
+        raise invalid(
+            f"dimensionFilter: invalid regular expression ({str(exc).splitlines()[0][:200]})"
+        ) from None
