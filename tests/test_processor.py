@@ -329,3 +329,32 @@ STATUSES = {
     "purchase.json": ["accepted", "accepted"],
     "search_referral.json": ["accepted"],
 }
+
+
+def test_reports_never_block_ingestion(rig: Rig) -> None:
+    """Readers see a snapshot while batches commit, and holding every reader stalls no write."""
+    import threading
+
+    rig.feed([raw_event(event_id="before")])
+    held = [rig.store._readers.get() for _ in range(rig.store._readers.qsize())]
+    try:
+        snapshot = held[0]
+        snapshot.execute("BEGIN TRANSACTION")
+        assert snapshot.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        done = threading.Event()
+
+        def ingest() -> None:
+            rig.feed([raw_event(event_id="during-1"), raw_event(event_id="during-2")])
+            done.set()
+
+        worker = threading.Thread(target=ingest)
+        worker.start()
+        worker.join(timeout=60)
+        assert done.is_set(), "ingestion waited for readers"
+        # the open read transaction still sees its snapshot; a new one sees the batch
+        assert snapshot.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        snapshot.execute("COMMIT")
+        assert snapshot.execute("SELECT count(*) FROM events").fetchone() == (3,)
+    finally:
+        for cur in held:
+            rig.store._readers.put(cur)

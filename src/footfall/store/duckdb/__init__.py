@@ -46,6 +46,9 @@ class DuckDBStore:
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
         for _ in range(READERS):
             self._readers.put(self._con.cursor())
+        # the processor's own cursor: reports holding every reader never stall ingestion
+        self._ingest = self._con.cursor()
+        self._ingest_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -56,6 +59,11 @@ class DuckDBStore:
             yield cur
         finally:
             self._readers.put(cur)
+
+    @contextlib.contextmanager
+    def _ingest_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._ingest_lock:
+            yield self._ingest
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -85,7 +93,7 @@ class DuckDBStore:
         if not keys:
             return set()
         table = arrow.rows_table(["property_id", "event_id"], [pa.string(), pa.string()], keys)
-        with self._reader() as cur:
+        with self._ingest_reader() as cur:
             cur.register("_keys", table)
             try:
                 rows = cur.execute(
@@ -107,7 +115,7 @@ class DuckDBStore:
             [(p.property_id, p.visitor_id, p.client_session_id, p.lo, p.hi) for p in probes],
         )
         lowest = min(p.lo for p in probes) - timeout_us
-        with self._reader() as cur:
+        with self._ingest_reader() as cur:
             cur.register("_probes", table)
             try:
                 found = cur.execute(
@@ -316,4 +324,5 @@ class DuckDBStore:
         with self._lock:
             while not self._readers.empty():
                 self._readers.get_nowait().close()
+            self._ingest.close()
             self._con.close()
