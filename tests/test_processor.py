@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from conftest import CHROME, encode, example, example_names, now_us, raw_event
+from conftest import CHROME, encode, example, example_names, make_settings, now_us, raw_event
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
@@ -17,6 +19,7 @@ from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
 from footfall.property import Property
 from footfall.schema.events import RawEvent
+from footfall.serve import Runtime
 from footfall.store.duckdb import DuckDBStore
 
 PROPERTY = Property(property_id="100000001", name="t", measurement_id="G-TEST", time_zone="UTC")
@@ -358,3 +361,20 @@ def test_reports_never_block_ingestion(rig: Rig) -> None:
     finally:
         for cur in held:
             rig.store._readers.put(cur)
+
+
+def test_salts_and_addresses_are_forgotten_after_the_raw_window(tmp_path: Path) -> None:
+    runtime = Runtime(make_settings(tmp_path, raw_retention_hours=24))
+    try:
+        store = runtime.store
+        salts = SaltSource(store)
+        now = now_us()
+        today = dt.datetime.fromtimestamp(now / 1e6, dt.UTC).date()
+        old = today - dt.timedelta(days=5)
+        salts.salt_for(old)
+        salts.salt_for(today)
+        runtime.forget_expired(now)
+        assert store.get_meta(f"salt:{old.isoformat()}") is None
+        assert store.get_meta(f"salt:{today.isoformat()}") is not None
+    finally:
+        runtime.stop()

@@ -8,6 +8,7 @@ ASGI app whose lifespan starts and stops the processor thread.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import secrets
 import string
@@ -109,12 +110,15 @@ class Runtime:
     def _maintain(self) -> None:
         while not self._stop.wait(MAINTENANCE_EVERY_S):
             try:
-                horizon = time.time_ns() // 1000 - self.settings.raw_retention_hours * 3_600_000_000
-                scrub = getattr(self.store, "scrub_raw_ips", None)
-                if scrub is not None:
-                    scrub(horizon)
+                self.forget_expired(time.time_ns() // 1000)
             except Exception:
                 log.exception("maintenance failed")
+
+    def forget_expired(self, now_us: int) -> None:
+        """Clear client addresses and salts older than the raw retention window."""
+        horizon = now_us - self.settings.raw_retention_hours * 3_600_000_000
+        self.store.scrub_raw_ips(horizon)
+        self.store.forget_salts(dt.datetime.fromtimestamp(horizon / 1e6, dt.UTC).date())
 
     def stop(self) -> None:
         self._stop.set()

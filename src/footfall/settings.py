@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 ENV_PREFIX = "FOOTFALL_"
-QUEUE_SCHEMES = ("local", "memory", "kafka")
-STORE_SCHEMES = ("duckdb", "memory", "cassandra")
+# adapters that exist; kafka:// and cassandra:// arrive with the cluster shape
+QUEUE_SCHEMES = ("local", "memory")
+STORE_SCHEMES = ("duckdb", "memory")
 
 
 class SettingsError(Exception):

@@ -1,7 +1,8 @@
 """The queue port: publish durably, consume in batches, commit after the store has them.
 
 Adapters are chosen by URL: ``memory://name`` (tests), ``local:///path/queue.sqlite3``
-(embedded, SQLite in WAL mode with group commit), ``kafka://host:port/topic`` (cluster).
+(embedded, SQLite in WAL mode with group commit). A Kafka adapter for the cluster shape is
+planned (``kafka://host:port/topic``).
 """
 
 from __future__ import annotations

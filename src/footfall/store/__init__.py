@@ -1,15 +1,16 @@
 """The store ports and how an adapter is chosen.
 
-Three small protocols, because the write path, tenancy metadata and reports are used by
-different roles: the processor writes events (:class:`EventStore`), the collector and the API
-look up properties (:class:`PropertyStore`), and the report engine reads (:class:`ReportStore`).
+Small protocols, because the write path, tenancy metadata and reports are used by different
+roles: the processor writes events (:class:`EventStore`), the collector and the API look up
+properties (:class:`PropertyStore`), and the report engine reads (:class:`ReportStore`).
 
-URLs: ``duckdb:///path/footfall.duckdb`` (embedded), ``duckdb://:memory:`` or ``memory://``
-for tests, ``cassandra://host:port/keyspace`` for the cluster.
+URLs: ``duckdb:///path/footfall.duckdb`` (embedded); ``memory://`` is DuckDB in memory (tests).
+A Cassandra adapter for the cluster shape is planned (``cassandra://host:port/keyspace``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -90,7 +91,15 @@ class ReportStore(Protocol):
     def run_report(self, query: ReportQuery) -> ReportResult: ...
 
 
-class Store(EventStore, PropertyStore, MetaStore, ReportStore, Protocol):
+class Retention(Protocol):
+    """Forgetting on schedule: client addresses and cookieless salts past the raw window."""
+
+    def scrub_raw_ips(self, received_before_us: int) -> None: ...
+
+    def forget_salts(self, before: dt.date) -> None: ...
+
+
+class Store(EventStore, PropertyStore, MetaStore, ReportStore, Retention, Protocol):
     """What ``footfall serve`` needs from one embedded store."""
 
     def close(self) -> None: ...

@@ -8,6 +8,7 @@ cursors, which read a consistent snapshot without waiting for the writer (MVCC).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -222,6 +223,14 @@ class DuckDBStore:
             con.execute(
                 "UPDATE raw_events SET ip = NULL WHERE received_at < ? AND ip IS NOT NULL",
                 [received_before_us],
+            )
+
+    def forget_salts(self, before: dt.date) -> None:
+        """Delete the cookieless salts of days before ``before``: their visitor ids become unlinkable."""
+        with self._transaction() as con:
+            con.execute(
+                "DELETE FROM meta WHERE key LIKE 'salt:%' AND key < ?",
+                [f"salt:{before.isoformat()}"],
             )
 
     # -- PropertyStore ----------------------------------------------------------------------
