@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from footfall.api.admin import AdminApi
 from footfall.api.app import ReportApi
 from footfall.collect.app import Collector, error_response, json_response
 from footfall.gateway.tokens import AdminToken
@@ -31,6 +32,7 @@ from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
+from footfall.process.reprocess import reprocess
 from footfall.process.worker import Worker
 from footfall.property import Property
 from footfall.queue import Publisher, open_consumer, open_publisher, pending
@@ -114,6 +116,12 @@ class Runtime:
             except Exception:
                 log.exception("maintenance failed")
 
+    def reprocess(self, property_id: str) -> int:
+        """Rebuild a property's derived data from raw events (call through ``worker.submit``)."""
+        return reprocess(
+            property_id, self.store, self.store, self.processor, batch_size=self.settings.batch_size
+        )
+
     def forget_expired(self, now_us: int) -> None:
         """Clear client addresses and salts older than the raw retention window."""
         horizon = now_us - self.settings.raw_retention_hours * 3_600_000_000
@@ -156,6 +164,7 @@ class Runtime:
 def create_app(runtime: Runtime) -> Starlette:
     collector = Collector(runtime.settings, runtime.store, runtime.publisher, runtime.admin)
     reports = ReportApi(runtime.store, runtime.store, runtime.admin)
+    admin = AdminApi(runtime.store, runtime.admin, runtime.worker.submit, runtime.reprocess)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -179,6 +188,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         *collector.routes(),
         *reports.routes(),
+        *admin.routes(),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

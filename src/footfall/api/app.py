@@ -1,4 +1,4 @@
-"""Read-path routes: GA4 Data API ``runReport`` and ``getMetadata``, admin listing, dashboard.
+"""Read-path routes: GA4 Data API ``runReport`` and ``getMetadata``, and the dashboard.
 
 Every route needs the admin token (``Authorization: Bearer`` or ``x-goog-api-key``) until
 per-property API keys arrive with tenancy.
@@ -39,7 +39,6 @@ class ReportApi:
         return [
             Route("/v1beta/properties/{name}", self.property_method, methods=["POST"]),
             Route("/v1beta/properties/{property_id}/metadata", self.metadata, methods=["GET"]),
-            Route("/v1/admin/properties", self.list_properties, methods=["GET"]),
             Route("/", self.dashboard, methods=["GET"]),
             Route("/dashboard.js", self.dashboard_js, methods=["GET"]),
         ]
@@ -95,19 +94,30 @@ class ReportApi:
         except ApiError as exc:
             return error_response(exc)
 
-    async def list_properties(self, request: Request) -> Response:
-        try:
-            self._authorize(request)
-        except ApiError as exc:
-            return error_response(exc)
-        props = await run_in_threadpool(self.properties.list_properties)
-        return json_response({"properties": [msgspec.to_builtins(p) for p in props]})
-
     async def dashboard(self, request: Request) -> Response:
         return HTMLResponse(_asset("index.html"))
 
     async def dashboard_js(self, request: Request) -> Response:
         return Response(_asset("dashboard.js"), media_type="text/javascript")
+
+
+def authorize_admin(request: Request, admin: AdminToken) -> None:
+    token = bearer(request.headers.get("authorization"), request.headers.get("x-goog-api-key"))
+    if token is None:
+        raise ApiError(
+            401, "an API key is required (Authorization: Bearer <key> or x-goog-api-key)"
+        )
+    if not admin.verify(token):
+        raise ApiError(401, "the API key is not valid")
+
+
+async def find_property(properties: PropertyStore, property_id: str) -> Property:
+    if not property_id.isdigit() or len(property_id) > 20:
+        raise ApiError(400, f"property id must be numeric, got {property_id[:30]!r}")
+    prop = await run_in_threadpool(properties.get_property, property_id)
+    if prop is None:
+        raise ApiError(404, f"property {property_id} does not exist")
+    return prop
 
 
 def _asset(name: str) -> str:

@@ -54,7 +54,10 @@ class Processor:
         fresh: dict[tuple[str, str], EnrichedEvent] = {}
         for message in messages:
             raw, result = self._enrich(message)
+            payload = message  # undecodable: kept as it came
             if raw is not None:
+                # the client address lives in its own column, which retention clears
+                payload = self._encoder.encode(msgspec.structs.replace(raw, ip=""))
                 writes.raw.append(
                     RawRow(
                         raw.property_id,
@@ -62,7 +65,7 @@ class Processor:
                         raw.received_at,
                         raw.event_time,
                         raw.ip or None,
-                        self._encoder.encode(msgspec.structs.replace(raw, ip="")),
+                        payload,
                     )
                 )
             if isinstance(result, Drop):
@@ -74,7 +77,7 @@ class Processor:
                         reason=result.reason,
                         detail=result.detail,
                         received_at=raw.received_at if raw else time.time_ns() // 1000,
-                        payload=message,
+                        payload=payload,
                     )
                 )
                 continue

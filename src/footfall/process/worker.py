@@ -8,9 +8,12 @@ A failing store is retried with backoff from the last committed offset.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 from footfall.process.processor import Processor
 from footfall.queue import Consumer
@@ -41,6 +44,27 @@ class Worker:
         self.last_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._tasks: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+
+    def submit(self, task: Callable[[], Any]) -> Future[Any]:
+        """Run ``task`` on the processing thread between batches (nothing else writes meanwhile)."""
+        future: Future[Any] = Future()
+        self._tasks.put((task, future))
+        if not self.alive:
+            self._run_tasks()
+        return future
+
+    def _run_tasks(self) -> None:
+        while True:
+            try:
+                task, future = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(task())
+                except Exception as exc:
+                    future.set_exception(exc)
 
     def run_once(self, timeout: float) -> int:
         """Handle at most one batch; returns how many messages it had."""
@@ -71,6 +95,7 @@ class Worker:
     def _loop(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
+            self._run_tasks()
             try:
                 n = self.run_once(self.flush_interval)
             except Exception as exc:

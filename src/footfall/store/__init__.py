@@ -68,6 +68,16 @@ class EventStore(Protocol):
         """Apply a batch atomically; writing the same events again changes nothing."""
 
 
+class RawHistory(Protocol):
+    """Raw events as received, for re-processing a property from scratch."""
+
+    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
+        """The next raw events by (received_at, event_id) after ``after``."""
+
+    def reset_derived(self, property_id: str) -> None:
+        """Delete everything derived from raw events: events, sessions, visitors, dead letters."""
+
+
 class PropertyStore(Protocol):
     def get_property(self, property_id: str) -> Property | None: ...
 
@@ -99,7 +109,7 @@ class Retention(Protocol):
     def forget_salts(self, before: dt.date) -> None: ...
 
 
-class Store(EventStore, PropertyStore, MetaStore, ReportStore, Retention, Protocol):
+class Store(EventStore, RawHistory, PropertyStore, MetaStore, ReportStore, Retention, Protocol):
     """What ``footfall serve`` needs from one embedded store."""
 
     def close(self) -> None: ...

@@ -22,7 +22,7 @@ import pyarrow as pa
 from footfall.property import Property
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import SessionProbe, WriteSet
+from footfall.store import RawRow, SessionProbe, WriteSet
 from footfall.store.duckdb import arrow
 from footfall.store.duckdb.report_sql import run_report
 
@@ -216,6 +216,24 @@ class DuckDBStore:
                 first_seen,
             )
             self._insert(con, "INSERT INTO dead_letters SELECT * FROM _batch", dead)
+
+    # -- RawHistory ------------------------------------------------------------------------
+
+    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
+        received, event_id = after or (-1, "")
+        with self._ingest_reader() as cur:
+            rows = cur.execute(
+                "SELECT property_id, event_id, received_at, event_time, ip, payload FROM raw_events "
+                "WHERE property_id = ? AND (received_at > ? OR (received_at = ? AND event_id > ?)) "
+                "ORDER BY received_at, event_id LIMIT ?",
+                [property_id, received, received, event_id, limit],
+            ).fetchall()
+        return [RawRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+    def reset_derived(self, property_id: str) -> None:
+        with self._transaction() as con:
+            for table in ("events", "sessions", "visitors", "dead_letters"):
+                con.execute(f"DELETE FROM {table} WHERE property_id = ?", [property_id])
 
     def scrub_raw_ips(self, received_before_us: int) -> None:
         """Forget client addresses of raw events older than the raw retention window."""
