@@ -31,7 +31,6 @@ class Server:
         self.env = {
             **os.environ,
             "FOOTFALL_ADMIN_TOKEN": ADMIN_TOKEN,
-            "FOOTFALL_TRUST_FORWARDED_FOR": "true",
             "FOOTFALL_DEFAULT_TIME_ZONE": time_zone,
             "FOOTFALL_LOG_LEVEL": "warning",
             **env,

@@ -214,3 +214,52 @@ def test_random_garbage_never_gives_a_5xx(app: App) -> None:
         r = app.collect(body)
         assert r.status_code < 500, (body, r.text)
     assert app.http.get("/healthz").status_code == 200
+
+
+def _countries(app: App) -> dict[tuple[str, ...], list[str]]:
+    app.process()
+    return app.rows(
+        {
+            "dateRanges": [{"startDate": "today", "endDate": "today"}],
+            "dimensions": [{"name": "countryId"}, {"name": "browser"}],
+            "metrics": [{"name": "eventCount"}],
+        }
+    )
+
+
+def test_client_address_from_the_socket_unless_forwarded_headers_are_trusted(
+    app: App, tmp_path: Any
+) -> None:
+    from conftest import make_settings
+    from footfall.serve import Runtime
+
+    app.collect(
+        {"client_id": "x", "events": [page_view()]}, headers={"x-forwarded-for": "23.20.0.1"}
+    )
+    # the in-process client's own address is 203.0.113.9 (documentation range: no country)
+    assert _countries(app) == {("(not set)", "Chrome"): ["1"]}
+    trusting = App(Runtime(make_settings(tmp_path / "t", trust_forwarded_for=True)))
+    try:
+        trusting.collect(
+            {"client_id": "x", "events": [page_view()]},
+            headers={"x-forwarded-for": "23.20.0.1, 10.0.0.1"},
+        )
+        assert _countries(trusting) == {("US", "Chrome"): ["1"]}
+    finally:
+        trusting.runtime.stop()
+
+
+def test_server_side_senders_pass_the_visitors_agent_and_address(app: App) -> None:
+    r = app.collect(
+        {
+            "client_id": "s",
+            "user_agent": IPHONE,
+            "ip_override": "86.128.0.7",
+            "events": [page_view()],
+        },
+        headers={"user-agent": "python-httpx/0.28"},  # the sending server, not the visitor
+    )
+    assert r.status_code == 200
+    assert _countries(app) == {("GB", "Safari"): ["1"]}
+    bad = app.collect({"ip_override": "not-an-ip", "events": [page_view()]})
+    assert bad.status_code == 400 and "ip_override" in bad.json()["error"]["message"]

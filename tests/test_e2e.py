@@ -371,3 +371,38 @@ def test_acknowledged_events_survive_sigkill_and_count_once(tmp_path: Path) -> N
         assert not doubled, f"events counted more than once: {list(doubled.items())[:5]}"
     finally:
         restarted.stop()
+
+
+def test_the_banners_curl_commands_work(tmp_path: Path) -> None:
+    """First start prints two curl commands; pasted into a shell they send and count an event."""
+    import shlex
+    import subprocess
+
+    server = Server(tmp_path / "banner").start()
+    try:
+        banner = server.log.read_text()
+        assert ADMIN_TOKEN in banner  # shown once, at first start
+        commands = [
+            line.strip() for line in banner.splitlines() if line.strip().startswith("curl ")
+        ]
+        send, ask = commands
+        sent = subprocess.run(
+            shlex.split(send), capture_output=True, text=True, check=True, timeout=30
+        )
+        assert '"accepted":1' in sent.stdout
+        server.wait_processed()
+        asked = subprocess.run(
+            shlex.split(ask.replace("<admin token>", ADMIN_TOKEN)),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        assert '"metricValues":[{"value":"1"}]' in asked.stdout, asked.stdout
+    finally:
+        server.stop()
+    restarted = Server(tmp_path / "banner").start()
+    try:
+        assert restarted.log.read_text().count(ADMIN_TOKEN) == 1  # never printed again
+    finally:
+        restarted.stop()

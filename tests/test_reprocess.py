@@ -48,9 +48,7 @@ def snapshot(app: App, start: str, end: str) -> list[dict[tuple[str, ...], list[
 
 
 def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
-    runtime = Runtime(
-        make_settings(tmp_path, trust_forwarded_for=True, default_time_zone="Asia/Tokyo")
-    )
+    runtime = Runtime(make_settings(tmp_path, default_time_zone="Asia/Tokyo"))
     try:
         app = App(runtime)
         sim = simulate(

@@ -116,7 +116,7 @@ def _banner(runtime: Any) -> None:
         lines += [
             "  try:",
             f"    curl -s '{base}/v1/collect?measurement_id={prop.measurement_id}' "
-            "-H 'content-type: application/json' "
+            "-A 'Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0' -H 'content-type: application/json' "
             '-d \'{"client_id":"1.1","events":[{"name":"page_view",'
             '"params":{"page_location":"https://example.com/"}}]}\'',
             f"    curl -s '{base}/v1beta/properties/{prop.property_id}:runReport' "

@@ -76,7 +76,8 @@ class Runtime:
         self.admin = AdminToken(self.store)
         self.first_start = self._first_start()
         self.geo = GeoLookup(settings.geo_database)
-        self.pipeline = build_pipeline(geo=self.geo, salts=SaltSource(self.store))
+        self.salts = SaltSource(self.store)
+        self.pipeline = build_pipeline(geo=self.geo, salts=self.salts)
         self.processor = Processor(self.store, self.store, self.pipeline)
         self.worker = Worker(
             lambda: open_consumer(settings.queue_url, PROCESSOR_GROUP),
@@ -126,7 +127,9 @@ class Runtime:
         """Clear client addresses and salts older than the raw retention window."""
         horizon = now_us - self.settings.raw_retention_hours * 3_600_000_000
         self.store.scrub_raw_ips(horizon)
-        self.store.forget_salts(dt.datetime.fromtimestamp(horizon / 1e6, dt.UTC).date())
+        day = dt.datetime.fromtimestamp(horizon / 1e6, dt.UTC).date()
+        self.store.forget_salts(day)
+        self.salts.forget_before(day)
 
     def stop(self) -> None:
         self._stop.set()

@@ -181,9 +181,13 @@ def _check(s: Settings) -> None:
 
 
 def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
-    scheme = urlsplit(url).scheme
-    if scheme not in schemes:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
         raise SettingsError(
-            f"{name} URL {url!r} has scheme {scheme!r}; use one of "
+            f"{name} URL {url!r} has scheme {parts.scheme!r}; use one of "
             + ", ".join(f"{s}://" for s in schemes)
+        )
+    if parts.scheme in ("local", "duckdb") and not (parts.netloc + parts.path):
+        raise SettingsError(
+            f"{name} URL {url!r} names no file, e.g. {parts.scheme}:///var/lib/footfall/x"
         )

@@ -58,7 +58,7 @@ class AdminApi:
                 raise ApiError(404, f"unknown method {method[:40]!r}; this server has reprocess")
             prop = await find_property(self.properties, property_id)
             started = time.monotonic()
-            future = self.submit(lambda: self.reprocess(prop.property_id))
+            future = await run_in_threadpool(self.submit, lambda: self.reprocess(prop.property_id))
             events = await asyncio.wrap_future(future)
             return json_response(
                 {

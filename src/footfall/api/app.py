@@ -1,7 +1,8 @@
 """Read-path routes: GA4 Data API ``runReport`` and ``getMetadata``, and the dashboard.
 
-Every route needs the admin token (``Authorization: Bearer`` or ``x-goog-api-key``) until
-per-property API keys arrive with tenancy.
+Report routes need the admin token (``Authorization: Bearer`` or ``x-goog-api-key``) until
+per-property API keys arrive with tenancy. The dashboard's two static files are public; the page
+asks for the token and sends it with every report.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "86400",
 }
 PROPERTY_CACHE_S = 5.0
-MAX_HEADER_CHARS = 512
+MAX_HEADER_CHARS = 512  # User-Agent and Accept-Language are cut to this
 _json = msgspec.json.Encoder()
 
 

@@ -35,7 +35,7 @@ async def read_body(request: Request, *, max_bytes: int, max_decompressed: int) 
         return body
     if encoding not in ("gzip", "x-gzip", "deflate"):
         raise ApiError(
-            415, f"Content-Encoding {encoding[:30]!r} is not supported; use gzip or none"
+            415, f"Content-Encoding {encoding[:30]!r} is not supported; use gzip, deflate or none"
         )
     return _inflate(body, encoding, max_decompressed)
 

@@ -7,6 +7,7 @@ stable reason code, and the others are accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 
 import msgspec
@@ -36,7 +37,7 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
     protocol: str = "native"
 
 
-EARLIEST_EVENT_US = 1_420_070_400_000_000  # 2015-01-01T00:00:00Z
+EARLIEST_EVENT_US = 1_439_510_400_000_000  # 2015-08-14T00:00:00Z, the earliest reportable date
 _ENVELOPE = msgspec.json.Decoder(CollectEnvelope)
 _EVENT = msgspec.json.Decoder(WireEvent)
 
@@ -70,6 +71,7 @@ def build_events(
             f"events has {len(envelope.events)} items; the limit is {limits.max_events} per request "
             "(max_events_per_request)",
         )
+    stamp = _device(envelope, stamp)
     client_id = _client_field("client_id", envelope.client_id, rules.MAX_CLIENT_ID_CHARS)
     user_id = _client_field("user_id", envelope.user_id, rules.MAX_USER_ID_CHARS)
     accepted: list[RawEvent] = []
@@ -123,6 +125,23 @@ def build_events(
         )
         results.append(EventResult(index=index, status="accepted", event_id=event_id))
     return accepted, results
+
+
+def _device(envelope: CollectEnvelope, stamp: Stamp) -> Stamp:
+    """The visitor's user agent and address from the body, when a server sends on its behalf."""
+    if envelope.user_agent is not None:
+        if len(envelope.user_agent) > rules.MAX_USER_AGENT_CHARS:
+            raise ApiError(
+                400, f"user_agent is longer than {rules.MAX_USER_AGENT_CHARS} characters"
+            )
+        stamp = msgspec.structs.replace(stamp, user_agent=envelope.user_agent)
+    if envelope.ip_override is not None:
+        try:
+            address = ipaddress.ip_address(envelope.ip_override)
+        except ValueError:
+            raise ApiError(400, "ip_override is not an IPv4 or IPv6 address") from None
+        stamp = msgspec.structs.replace(stamp, ip=str(address))
+    return stamp
 
 
 def _rejected(index: int, event_id: str | None, reason: str, message: str) -> EventResult:

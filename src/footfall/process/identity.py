@@ -26,6 +26,12 @@ class SaltSource:
         self._cache: dict[dt.date, bytes] = {}
         self._lock = threading.Lock()
 
+    def forget_before(self, day: dt.date) -> None:
+        """Drop cached salts of earlier days (the store forgets them on the same schedule)."""
+        with self._lock:
+            for old in [d for d in self._cache if d < day]:
+                del self._cache[old]
+
     def salt_for(self, day: dt.date) -> bytes:
         salt = self._cache.get(day)
         if salt is None:

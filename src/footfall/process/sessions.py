@@ -1,7 +1,7 @@
 """Sessions: a visitor's events split at 30 minutes of inactivity.
 
-A session stream is one visitor's events with the same client ``session_id`` (GA4's
-``ga_session_id``; streams without one are split by time alone). Within a stream, events are
+A session stream is one visitor's events with the same client ``session_id`` param (as GA4's
+Measurement Protocol sends it; streams without one are split by time alone). Within a stream, events are
 ordered by (time, event_id) and a new session starts after a gap of more than 30 minutes.
 The result depends only on the set of events, never on the order they arrived in, so replays
 and re-processing give the same sessions.

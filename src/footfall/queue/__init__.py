@@ -59,8 +59,17 @@ def open_publisher(url: str, *, retention_hours: int = 168) -> Publisher:
     if parts.scheme == "local":
         from footfall.queue.local import LocalPublisher
 
-        return LocalPublisher(parts.path, retention_hours=retention_hours)
+        return LocalPublisher(local_path(url), retention_hours=retention_hours)
     raise ValueError(f"no queue adapter for {url!r}")
+
+
+def local_path(url: str) -> str:
+    """The file of a ``local://`` URL: ``local:///abs/q.sqlite3`` or ``local://rel/q.sqlite3``."""
+    parts = urlsplit(url)
+    path = parts.netloc + parts.path
+    if not path:
+        raise ValueError(f"queue URL {url!r} names no file")
+    return path
 
 
 def pending(url: str, group: str) -> int:
@@ -75,7 +84,7 @@ def pending(url: str, group: str) -> int:
     if parts.scheme == "local":
         from footfall.queue.local import pending as local_pending
 
-        return local_pending(parts.path, group)
+        return local_pending(local_path(url), group)
     raise ValueError(f"no queue adapter for {url!r}")
 
 
@@ -88,5 +97,5 @@ def open_consumer(url: str, group: str) -> Consumer:
     if parts.scheme == "local":
         from footfall.queue.local import LocalConsumer
 
-        return LocalConsumer(parts.path, group)
+        return LocalConsumer(local_path(url), group)
     raise ValueError(f"no queue adapter for {url!r}")

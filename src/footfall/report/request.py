@@ -1,7 +1,8 @@
 """The GA4 Data API v1beta ``runReport`` request body, as msgspec structs (camelCase on the wire).
 
-Unknown fields are refused with a 400 that names them, so a client never gets an answer that
-silently ignored part of its question.
+Unknown fields are refused with a 400 that names them. ``currencyCode``, ``keepEmptyRows``,
+``returnPropertyQuota`` and ``property`` are accepted for GA4 client compatibility and ignored:
+reports use the property's own currency and never include empty rows.
 """
 
 from __future__ import annotations

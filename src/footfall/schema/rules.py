@@ -21,6 +21,7 @@ LONG_VALUES = {"page_location": 1000, "page_referrer": 420, "page_title": 300}
 MAX_VALUE_CHARS = 100
 MAX_CLIENT_ID_CHARS = 128
 MAX_USER_ID_CHARS = 256
+MAX_USER_AGENT_CHARS = 512
 
 
 class Rejection(msgspec.Struct, frozen=True):

@@ -27,6 +27,10 @@ class CollectEnvelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     user_id: str | None = None
     measurement_id: str | None = None
     timestamp_micros: int | None = None
+    # GA4 Measurement Protocol device fields for server-side senders: the visitor's browser and
+    # address, used instead of the sending server's own User-Agent header and address
+    user_agent: str | None = None
+    ip_override: str | None = None
     # accepted for GA4 compatibility; not stored yet
     user_properties: dict[str, msgspec.Raw] | None = None
     non_personalized_ads: bool | None = None

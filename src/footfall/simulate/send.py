@@ -1,6 +1,6 @@
 """Send a simulation to a running collector over HTTP, as browsers would: one request per page's
-worth of events, each visitor with its own user agent and address (``X-Forwarded-For``, which
-the server trusts only when ``trust_forwarded_for`` is on).
+worth of events, each visitor with its own User-Agent header. All requests leave from this
+machine, so each visitor's address travels in the body as GA4's ``ip_override``.
 
 Retries on 503 and connection errors re-send the same ``event_id``s, so a retry never counts twice.
 """
@@ -39,7 +39,7 @@ def requests_for(events: Sequence[SimEvent]) -> Iterator[tuple[dict[str, str], l
             for i in range(0, len(chunk), MAX_EVENTS_PER_REQUEST):
                 part = chunk[i : i + MAX_EVENTS_PER_REQUEST]
                 first = part[0]
-                headers = {"user-agent": first.user_agent, "x-forwarded-for": first.ip}
+                headers = {"user-agent": first.user_agent}
                 yield headers, part
 
 
@@ -58,6 +58,7 @@ def body_for(events: Sequence[SimEvent]) -> bytes:
     }
     if first.client_id is not None:
         body["client_id"] = first.client_id
+    body["ip_override"] = first.ip
     return _json.encode(body)
 
 

@@ -64,6 +64,9 @@ DIMENSION_SQL: dict[str, str] = {
 
 _SESSIONS = "count(*)"
 _ENGAGED = "count(*) FILTER (WHERE engaged)"
+_PER_SESSION_RATIO = (
+    "::DOUBLE / nullif(count(*), 0)"  # NULL (reported as 0) when there are no sessions
+)
 _RATE = f"CASE WHEN {_SESSIONS} = 0 THEN 0.0 ELSE ({_ENGAGED})::DOUBLE / {_SESSIONS} END"
 
 METRIC_SQL: dict[str, str] = {
@@ -76,10 +79,10 @@ METRIC_SQL: dict[str, str] = {
     "bounceRate": f"CASE WHEN {_SESSIONS} = 0 THEN 0.0 ELSE 1.0 - {_RATE} END",
     "averageSessionDuration": "coalesce(avg(dur), 0) / 1e6",
     "screenPageViews": "sum(views)",
-    "screenPageViewsPerSession": f"sum(views)::DOUBLE / {_SESSIONS}",
+    "screenPageViewsPerSession": f"sum(views){_PER_SESSION_RATIO}",
     "eventCount": "sum(events)",
-    "eventsPerSession": f"sum(events)::DOUBLE / {_SESSIONS}",
-    "sessionsPerUser": f"{_SESSIONS}::DOUBLE / count(DISTINCT vid)",
+    "eventsPerSession": f"sum(events){_PER_SESSION_RATIO}",
+    "sessionsPerUser": f"{_SESSIONS}::DOUBLE / nullif(count(DISTINCT vid), 0)",
     "userEngagementDuration": "sum(eng) / 1000.0",
     "keyEvents": "sum(key_events)",
     "totalRevenue": "sum(revenue)",
@@ -282,14 +285,15 @@ def _totals(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> list[ReportRo
 SELECT {"d0, " if by_range else ""}{_metric_cols(query)} FROM per_session
 GROUP BY {"d0" if by_range else "()"} ORDER BY {"d0" if by_range else "1"}"""
     rows = _execute(cur, sql, p.values)
-    out = []
-    for r in rows:
-        if by_range:
-            values = _values(query, tuple(r[1:]))
-            out.append(ReportRow((r[0], *(["RESERVED_TOTAL"] * (nd - 1))), values))
-        else:
-            out.append(ReportRow(("RESERVED_TOTAL",) * nd, _values(query, tuple(r))))
-    return out
+    if not by_range:
+        return [ReportRow(("RESERVED_TOTAL",) * nd, _values(query, tuple(r))) for r in rows]
+    found = {r[0]: _values(query, tuple(r[1:])) for r in rows}
+    zeros = _values(query, (0,) * len(query.metrics))
+    # one totals row per date range, in request order, zeros where a range has no data
+    return [
+        ReportRow((r.name, *(["RESERVED_TOTAL"] * (nd - 1))), found.get(r.name, zeros))
+        for r in query.date_ranges
+    ]
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
