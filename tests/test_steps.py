@@ -10,7 +10,7 @@ import pytest
 from conftest import CHROME, IPHONE, raw_event
 from footfall.process.bots import drop_bots
 from footfall.process.channels import default_channel_group
-from footfall.process.draft import Draft, Drop
+from footfall.process.draft import Draft, Drop, start_draft
 from footfall.process.fields import put_event_fields, put_local_time
 from footfall.process.geo import GeoLookup, make_put_geo
 from footfall.process.identity import SaltSource, cookieless_visitor_id, make_put_identity
@@ -29,18 +29,7 @@ PROP = Property(
 
 
 def draft(raw: RawEvent | None = None, prop: Property = PROP, **kw: Any) -> Draft:
-    raw = raw or raw_event(**kw)
-    ev = EnrichedEvent(
-        property_id=raw.property_id,
-        event_id=raw.event_id,
-        event_name=raw.name,
-        event_time=raw.event_time,
-        received_at=raw.received_at,
-        event_date=dt.date(1970, 1, 1),
-        event_hour=0,
-        client_id=raw.client_id,
-    )
-    return Draft(raw, prop, ev)
+    return start_draft(raw or raw_event(**kw), prop)
 
 
 # -- drop_bots -----------------------------------------------------------------------------

@@ -7,12 +7,11 @@ what happens to every event, in order.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 
 from footfall.process.bots import drop_bots
-from footfall.process.draft import Draft, Drop
+from footfall.process.draft import Draft, Drop, start_draft
 from footfall.process.fields import put_event_fields, put_local_time
 from footfall.process.geo import GeoLookup, make_put_geo
 from footfall.process.identity import SaltSource, make_put_identity
@@ -35,18 +34,7 @@ class Pipeline:
         return [name for name, _ in self.steps]
 
     def run(self, raw: RawEvent, prop: Property) -> EnrichedEvent | Drop:
-        event = EnrichedEvent(
-            property_id=raw.property_id,
-            event_id=raw.event_id,
-            event_name=raw.name,
-            event_time=raw.event_time,
-            received_at=raw.received_at,
-            event_date=dt.date(1970, 1, 1),
-            event_hour=0,
-            client_id=raw.client_id,
-            user_id=raw.user_id,
-        )
-        draft = Draft(raw, prop, event)
+        draft = start_draft(raw, prop)
         clock = time.perf_counter
         for name, step in self.steps:
             started = clock()
@@ -57,7 +45,7 @@ class Pipeline:
             self.seconds[name] += clock() - started
             if dropped is not None:
                 return dropped
-        return event
+        return draft.event
 
 
 def build_pipeline(*, geo: GeoLookup, salts: SaltSource) -> Pipeline:
