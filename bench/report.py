@@ -35,7 +35,8 @@ MAX_WATCH_S = 1800.0
 
 def processor_counts(client: httpx.Client, url: str) -> dict[str, Any]:
     r = client.get(f"{url}/readyz")
-    proc = r.json()["checks"]["processor"]
+    checks = r.json()["checks"]
+    proc = checks["processor"]
     events = proc.get("events") or {}
     dropped = sum(v for k, v in events.items() if k.startswith("dropped_"))
     return {
@@ -47,6 +48,8 @@ def processor_counts(client: httpx.Client, url: str) -> dict[str, Any]:
         "dropped_by_reason": {k[8:]: v for k, v in events.items() if k.startswith("dropped_")},
         "batches": proc.get("batches"),
         "last_error": proc.get("last_error"),
+        # events the queue holds that the processor has not committed (newer servers report it)
+        "queue_pending": (checks.get("queue") or {}).get("pending"),
     }
 
 
@@ -181,21 +184,49 @@ def summary(args: argparse.Namespace) -> int:
     timeline = [
         json.loads(line) for line in (d / "timeline.jsonl").read_text().splitlines() if line
     ]
+    # rows where both /readyz and /proc answered
+    rows = [r for r in timeline if "received" in r and "cpu_s" in r]
     t_start, t_end = float(meta["wrk_started_at"]), float(meta["wrk_ended_at"])
-    during = [r for r in timeline if t_start <= r["t"] <= t_end and "received" in r]
-    at_end: dict[str, Any] = next((r for r in timeline if r["t"] >= t_end and "received" in r), {})
-    final: dict[str, Any] = next((r for r in reversed(timeline) if "received" in r), {})
-    before: dict[str, Any] = next(
-        (r for r in reversed(timeline) if r["t"] < t_start and "cpu_s" in r), {}
-    )
+    before: dict[str, Any] = next((r for r in reversed(rows) if r["t"] < t_start), {})
+    at_end: dict[str, Any] = next((r for r in rows if r["t"] >= t_end), {})
+    final: dict[str, Any] = rows[-1] if rows else {}
+    during = [r for r in rows if t_start <= r["t"] <= t_end]
 
     wrk_accepted = int(wrk.get("accepted", 0))
     probes = int(load.get("events_accepted", 0)) + int(idle.get("events_accepted", 0))
     expected_after_load = wrk_accepted + int(load.get("events_accepted", 0))
-    caught_up_at = first_time(timeline, expected_after_load, t_end)
-    server_cpu = None
-    if during and "cpu_s" in at_end and "cpu_s" in before:
-        server_cpu = round((at_end["cpu_s"] - before["cpu_s"]) / max(t_end - t_start, 1e-9), 2)
+    caught_up_at = first_time(rows, expected_after_load, t_end)
+    server_cpu = processed_during = processed_after = None
+    if at_end and before:
+        span = at_end["t"] - before["t"]
+        server_cpu = round((at_end["cpu_s"] - before["cpu_s"]) / span, 2)
+        processed_during = round((at_end["received"] - before["received"]) / span)
+    if at_end and caught_up_at and caught_up_at - at_end["t"] >= 2:  # else too few to measure
+        backlog = expected_after_load - at_end["received"]
+        processed_after = round(backlog / (caught_up_at - at_end["t"]))
+    pending = [r["queue_pending"] for r in during if r.get("queue_pending") is not None]
+
+    t0 = before.get("t", t_start)
+    compact, last = [], -1.0
+    for r in rows:  # one point a second, from just before wrk started
+        if r["t"] >= t0 and r["t"] - last >= 1.0:
+            last = r["t"]
+            compact.append(
+                {
+                    "s": round(r["t"] - t_start, 1),
+                    "received": r["received"],
+                    "stored": r["stored"],
+                    "queue_pending": r.get("queue_pending"),
+                    "rss_mb": _mb(r.get("VmRSS")),
+                    "cpu_s": r["cpu_s"],
+                }
+            )
+    log = (d / "server.log").read_text(errors="replace") if (d / "server.log").exists() else ""
+    problems = [
+        line
+        for line in log.splitlines()
+        if any(w in line for w in ("ERROR", "CRITICAL", "Traceback", "WARNING"))
+    ]
 
     report: dict[str, Any] = {
         "timestamp": meta.get("timestamp"),
@@ -215,7 +246,10 @@ def summary(args: argparse.Namespace) -> int:
             "duration_s": wrk.get("duration_s"),
         },
         "ack_to_visible_s": {
-            name: {k: v.get(k) for k in ("samples", "visible", "failed", "p50_s", "p99_s", "max_s")}
+            name: {
+                k: v.get(k)
+                for k in ("samples", "visible", "failed", "p50_s", "p99_s", "max_s", "min_s")
+            }
             for name, v in (("under_load", load), ("idle", idle))
         },
         "processor": {
@@ -226,6 +260,10 @@ def summary(args: argparse.Namespace) -> int:
             if at_end
             else None,
             "caught_up_s_after_wrk_end": round(caught_up_at - t_end, 2) if caught_up_at else None,
+            "events_per_s_during_load": processed_during,
+            "events_per_s_after_load": processed_after,
+            "queue_pending_at_wrk_end": at_end.get("queue_pending"),
+            "queue_pending_max": max(pending) if pending else None,
             "final": {
                 k: final.get(k)
                 for k in ("received", "stored", "duplicates", "dropped", "dropped_by_reason")
@@ -241,18 +279,32 @@ def summary(args: argparse.Namespace) -> int:
             "cpu_cores_used_during_load": server_cpu,
             "threads": final.get("Threads"),
             "data_dir_mb": meta.get("data_dir_mb"),
+            "shutdown_s": args.shutdown_s,
+            "exit_status": args.exit_status,
+            "log_problems": len(problems),
+            "log_problem_lines": problems[:20],
         },
+        "timeline": compact,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))
     print(f"\nwritten to {args.out}")
-    ok = (
-        wrk_accepted > 0
-        and not wrk.get("non200")
-        and caught_up_at is not None
-        and final.get("received", 0) >= wrk_accepted + probes
-    )
+    problems = [
+        text
+        for failed, text in (
+            (wrk_accepted == 0, "wrk got no events accepted"),
+            (bool(wrk.get("non200")), f"{wrk.get('non200')} non-200 responses"),
+            (bool(wrk.get("socket_errors") or wrk.get("timeouts")), "wrk had socket errors"),
+            (bool(load.get("failed", 1) or idle.get("failed", 1)), "some probes failed"),
+            (caught_up_at is None, "the processor did not catch up"),
+            (final.get("received", 0) < wrk_accepted + probes, "accepted events are missing"),
+        )
+        if failed
+    ]
+    if problems:
+        print("\nFAILED: " + "; ".join(problems))
+    ok = not problems
     return 0 if ok else 1
 
 
@@ -285,19 +337,32 @@ def render(r: dict[str, Any]) -> str:
         v = r["ack_to_visible_s"][name]
         lines.append(
             f"  ack-to-visible {label}: p50 {_s(v.get('p50_s'))}, p99 {_s(v.get('p99_s'))}, "
-            f"max {_s(v.get('max_s'))} ({v.get('visible')}/{v.get('samples')} samples visible)"
+            f"max {_s(v.get('max_s'))}, min {_s(v.get('min_s'))} "
+            f"({v.get('visible')}/{v.get('samples')} samples visible)"
         )
     end, fin = proc["at_wrk_end"], proc["final"]
+    expected = load["events_accepted"] or 0
+    share = f"{100 * (end.get('stored') or 0) / expected:.0f}%" if expected else "n/a"
+    caught = proc["caught_up_s_after_wrk_end"]
     lines += [
-        f"  processor at wrk end: received {end.get('received')}, stored {end.get('stored')}, "
-        f"backlog {proc['backlog_at_wrk_end']} events",
-        f"  processor caught up {_s(proc['caught_up_s_after_wrk_end'])} after wrk ended",
+        f"  processor at wrk end: stored {end.get('stored')} events ({share} of those wrk had "
+        f"acked), backlog {proc['backlog_at_wrk_end']} (queue pending "
+        f"{proc['queue_pending_at_wrk_end']}, max during load {proc['queue_pending_max']})",
+        f"  processor rate: {proc['events_per_s_during_load']} events/s during load, "
+        f"{proc['events_per_s_after_load']} events/s after",
+        f"  processor caught up {_s(caught)} after wrk ended"
+        if caught is not None
+        else "  processor did NOT catch up within the timeout",
         f"  processor final: received {fin.get('received')}, stored {fin.get('stored')}, "
         f"duplicates {fin.get('duplicates')}, dropped {fin.get('dropped')} "
-        f"(expected at least {proc['expected_events']})",
+        f"(accepted at least {proc['expected_events']}; wrk does not count requests in flight "
+        "when it stops)",
         f"  server: RSS {srv['rss_mb_before_load']} MB before, {srv['rss_mb_at_wrk_end']} MB at "
         f"wrk end, peak {srv['peak_rss_mb']} MB; {srv['cpu_cores_used_during_load']} cores "
         f"busy during load; data dir {srv['data_dir_mb']} MB",
+        f"  server stopped {_s(srv['shutdown_s'])} after SIGTERM, exit status {srv['exit_status']}"
+        f"{' (uvicorn re-raises SIGTERM after a graceful shutdown)' if srv['exit_status'] == 143 else ''}"
+        f"; {srv['log_problems']} warning/error lines in its log",
     ]
     if proc.get("last_error"):
         lines.append(f"  processor last error: {proc['last_error']}")
@@ -327,6 +392,8 @@ def main() -> int:
     s.add_argument("--connections", type=int, required=True)
     s.add_argument("--duration", type=int, required=True)
     s.add_argument("--data-dir-mb", type=float)
+    s.add_argument("--shutdown-s", type=float, help="how long the server took to stop on SIGTERM")
+    s.add_argument("--exit-status", type=int, help="the server's exit status")
     args = p.parse_args()
     args.url = getattr(args, "url", "").rstrip("/")
     return {"watch": watch, "catchup": catchup, "summary": summary}[args.command](args)

@@ -38,7 +38,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     store: str = ""
     # processing
     flush_interval: float = 0.5
-    batch_size: int = 2000
+    batch_size: int = 5000
     raw_retention_hours: int = 168
     # ingestion limits (GA4 Measurement Protocol's, unless changed)
     max_body_bytes: int = 130_000

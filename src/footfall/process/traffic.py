@@ -16,6 +16,8 @@ import functools
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
+import msgspec
+
 from footfall.process.channels import default_channel_group
 from footfall.process.draft import Draft, Drop
 from footfall.process.sources import SourceCatalog
@@ -42,6 +44,7 @@ AUTO_TAGGED = {
     "msclkid": ("bing", "cpc"),
 }
 MAX_TAG_CHARS = 100
+OVERRIDES = tuple(zip(UTM, CAMPAIGN_PARAMS, strict=True)) + tuple((c, c) for c in CLICK_IDS)
 
 
 @functools.lru_cache(maxsize=50_000)
@@ -72,49 +75,69 @@ def referrer_host(url: str) -> str:
     return (parts.hostname or "").lower()
 
 
+class Attribution(msgspec.Struct, frozen=True):
+    source: str
+    medium: str
+    campaign: str
+    campaign_id: str
+    term: str
+    content: str
+    click_id_type: str
+    click_id: str
+    channel_group: str
+
+
 def make_put_traffic_source(catalog: SourceCatalog | None = None) -> Callable[[Draft], Drop | None]:
     sources = catalog or SourceCatalog()
+
+    @functools.lru_cache(maxsize=50_000)
+    def attribute(
+        location: str, referrer: str, host: str, overrides: tuple[tuple[str, str], ...]
+    ) -> Attribution:
+        """Pure in its inputs, so cached: most page views repeat a (page, referrer) pair."""
+        tags = {**query_tags(location), **dict(overrides)}
+        click = next((c for c in CLICK_IDS if c in tags), "")
+        if any(k in tags for k in ("utm_source", "utm_medium", "utm_campaign")):
+            source = tags.get("utm_source", "(not set)")
+            medium = tags.get("utm_medium", "(not set)")
+            campaign = tags.get("utm_campaign", "(not set)")
+        elif auto := next((AUTO_TAGGED[c] for c in AUTO_TAGGED if c in tags), None):
+            (source, medium), campaign = auto, "(not set)"
+        else:
+            ref_host = referrer_host(referrer)
+            known = sources.lookup_host(ref_host) if ref_host and ref_host != host else None
+            if known is not None and known.category == "search":
+                source, medium, campaign = known.name, "organic", "(organic)"
+            elif ref_host and ref_host != host:
+                source, medium, campaign = ref_host.removeprefix("www."), "referral", "(referral)"
+            else:
+                source, medium, campaign = "(direct)", "(none)", "(direct)"
+        return Attribution(
+            source=source,
+            medium=medium,
+            campaign=campaign,
+            campaign_id=tags.get("utm_id", ""),
+            term=tags.get("utm_term", ""),
+            content=tags.get("utm_content", ""),
+            click_id_type=click,
+            click_id=tags.get(click, ""),
+            channel_group=default_channel_group(source, medium, campaign, sources.category(source)),
+        )
 
     def put_traffic_source(d: Draft) -> Drop | None:
         ev = d.event
         params = d.raw.params
-        tags = dict(query_tags(ev.page_location))
-        for utm, param in zip(UTM, CAMPAIGN_PARAMS, strict=True):
-            value = params.get(param)
-            if isinstance(value, str) and value:
-                tags[utm] = value
-        for click_id in CLICK_IDS:
-            value = params.get(click_id)
-            if isinstance(value, str) and value:
-                tags[click_id] = value
-        click = next((c for c in CLICK_IDS if c in tags), "")
-        ev.click_id_type, ev.click_id = click, tags.get(click, "")
-        ev.term, ev.content, ev.campaign_id = (
-            tags.get("utm_term", ""),
-            tags.get("utm_content", ""),
-            tags.get("utm_id", ""),
+        # GA4 campaign params and click ids sent as event params win over the page URL's
+        overrides = tuple(
+            (tag, value)
+            for tag, param in OVERRIDES
+            if isinstance(value := params.get(param), str) and value
         )
-        if any(k in tags for k in ("utm_source", "utm_medium", "utm_campaign")):
-            ev.source = tags.get("utm_source", "(not set)")
-            ev.medium = tags.get("utm_medium", "(not set)")
-            ev.campaign = tags.get("utm_campaign", "(not set)")
-        elif auto := next((AUTO_TAGGED[c] for c in AUTO_TAGGED if c in tags), None):
-            ev.source, ev.medium = auto
-            ev.campaign = "(not set)"
-        else:
-            host = referrer_host(ev.page_referrer)
-            if host and host != ev.page_host:
-                known = sources.lookup_host(host)
-                if known is not None and known.category == "search":
-                    ev.source, ev.medium, ev.campaign = known.name, "organic", "(organic)"
-                else:
-                    ev.source = host.removeprefix("www.")
-                    ev.medium, ev.campaign = "referral", "(referral)"
-            else:
-                ev.source, ev.medium, ev.campaign = "(direct)", "(none)", "(direct)"
-        ev.channel_group = default_channel_group(
-            ev.source, ev.medium, ev.campaign, sources.category(ev.source)
-        )
+        a = attribute(ev.page_location, ev.page_referrer, ev.page_host, overrides)
+        ev.source, ev.medium, ev.campaign = a.source, a.medium, a.campaign
+        ev.campaign_id, ev.term, ev.content = a.campaign_id, a.term, a.content
+        ev.click_id_type, ev.click_id = a.click_id_type, a.click_id
+        ev.channel_group = a.channel_group
         return None
 
     return put_traffic_source

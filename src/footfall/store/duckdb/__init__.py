@@ -36,6 +36,9 @@ _SESSION_UPDATE = ", ".join(
 
 
 class DuckDBStore:
+    """Results are always read with ``fetchall``: DuckDB refuses ``register`` on a connection
+    whose last result was not read to the end."""
+
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -310,8 +313,8 @@ class DuckDBStore:
 
     def get_meta(self, key: str) -> str | None:
         with self._reader() as cur:
-            row = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return None if row is None else str(row[0])
+            rows = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def set_meta(self, key: str, value: str, *, only_if_absent: bool = False) -> str:
         with self._transaction() as con:
@@ -322,9 +325,8 @@ class DuckDBStore:
                     "INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
                     [key, value],
                 )
-            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        assert row is not None
-        return str(row[0])
+            rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return str(rows[0][0])
 
     # -- ReportStore -------------------------------------------------------------------------
 
@@ -344,8 +346,8 @@ class DuckDBStore:
         ):
             raise ValueError(f"unknown table {table!r}")
         with self._reader() as cur:
-            row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
-        return int(row[0]) if row else 0
+            rows = cur.execute(f"SELECT count(*) FROM {table}").fetchall()
+        return int(rows[0][0])
 
     def close(self) -> None:
         with self._lock:

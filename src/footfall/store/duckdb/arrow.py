@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from footfall.schema.events import EnrichedEvent, Session
@@ -37,21 +38,23 @@ SESSION_SCHEMA = pa.schema(
 )
 
 
+def _columns(structs: Sequence[Any], schema: pa.Schema) -> dict[str, list[Any]]:
+    """Struct fields as columns, transposed in C (astuple, zip) rather than per-field getattr."""
+    rows = [msgspec.structs.astuple(s) for s in structs]
+    return {
+        name: list(column)
+        for name, column in zip(schema.names, zip(*rows, strict=True), strict=True)
+    }
+
+
 def events_table(events: Sequence[EnrichedEvent]) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
-    for ev in events:
-        for name in EVENT_SCHEMA.names:
-            columns[name].append(getattr(ev, name))
+    columns = _columns(events, EVENT_SCHEMA)
     columns["params"] = [list(p.items()) for p in columns["params"]]
     return pa.table(columns, schema=EVENT_SCHEMA)
 
 
 def sessions_table(sessions: Sequence[Session]) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in SESSION_SCHEMA.names}
-    for s in sessions:
-        for name in SESSION_SCHEMA.names:
-            columns[name].append(getattr(s, name))
-    return pa.table(columns, schema=SESSION_SCHEMA)
+    return pa.table(_columns(sessions, SESSION_SCHEMA), schema=SESSION_SCHEMA)
 
 
 def rows_table(
