@@ -27,8 +27,10 @@ typecheck: install
 
 check: lint typecheck
 
+# saturation (the collector's limit), then a steady load the processor sustains
 bench: install
 	bash bench/run.sh
+	BENCH_CONNECTIONS=4 bash bench/run.sh
 
 clean:
 	rm -rf $(VENV) footfall-data .pytest_cache .mypy_cache .ruff_cache
