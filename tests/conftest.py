@@ -15,12 +15,12 @@ import httpx
 import msgspec
 import pytest
 
-from footfall.property import Property
+from footfall.tenancy.model import Property
 from footfall.schema.events import RawEvent
 from footfall.serve import Runtime, create_app
 from footfall.settings import Settings, load_settings
 
-ADMIN_TOKEN = "ff_admin_test-token-for-the-suite-0123456789"
+ADMIN_KEY = "ffk_test-operator-key-for-the-suite-0123456789"
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/130.0.0.0 Safari/537.36"
@@ -53,7 +53,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "data_dir": str(tmp_path),
         "store": "memory://",
         "queue": f"memory://q{next(_queue_names)}",
-        "admin_token": ADMIN_TOKEN,
+        "admin_key": ADMIN_KEY,
         **overrides,
     }
     return load_settings(flags, environ={})
@@ -90,12 +90,15 @@ class App:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.http = SyncASGI(create_app(runtime))
-        props = runtime.store.list_properties()
-        self.property: Property = props[0]
+        first = runtime.first_start
+        assert first is not None
+        self.first = first
+        self.property: Property = first.property
+        self.stream_secret = first.stream_secret
 
     @property
     def mid(self) -> str:
-        return self.property.measurement_id
+        return self.first.stream.measurement_id
 
     def collect(self, body: Any, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         h = {"user-agent": CHROME, **(headers or {})}
@@ -107,7 +110,7 @@ class App:
     def process(self) -> int:
         return self.runtime.worker.drain()
 
-    def report(self, body: dict[str, Any], token: str = ADMIN_TOKEN) -> Any:
+    def report(self, body: dict[str, Any], token: str = ADMIN_KEY) -> Any:
         return self.http.post(
             f"/v1beta/properties/{self.property.property_id}:runReport",
             json=body,

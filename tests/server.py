@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_KEY
 
 
 def free_port() -> int:
@@ -30,7 +30,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
-            "FOOTFALL_ADMIN_TOKEN": ADMIN_TOKEN,
+            "FOOTFALL_ADMIN_KEY": ADMIN_KEY,
+            "FOOTFALL_RATE_LIMIT_PER_KEY": "0",
+            "FOOTFALL_RATE_LIMIT_PER_PROPERTY": "0",
             "FOOTFALL_DEFAULT_TIME_ZONE": time_zone,
             "FOOTFALL_LOG_LEVEL": "warning",
             **env,
@@ -74,12 +76,12 @@ class Server:
             "properties"
         ]
         self.property_id = props[0]["property_id"]
-        self.measurement_id = props[0]["measurement_id"]
+        self.measurement_id = props[0]["streams"][0]["measurement_id"]
         return self
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {ADMIN_TOKEN}"}
+        return {"authorization": f"Bearer {ADMIN_KEY}"}
 
     def readiness(self) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{self.url}/readyz", timeout=10).json()

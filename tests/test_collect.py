@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_TOKEN, IPHONE, App, example, now_us
+from conftest import ADMIN_KEY, IPHONE, App, example, now_us
 
 HOUR = 3_600_000_000
 
@@ -91,7 +91,7 @@ def test_event_times_must_be_recent_unless_backfilling(app: App) -> None:
     r = app.collect({"events": [old, future]})
     assert [e["reason"] for e in r.json()["events"]] == ["event_too_old", "event_in_future"]
     backfill = app.collect(
-        {"events": [old, future]}, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+        {"events": [old, future]}, headers={"authorization": f"Bearer {ADMIN_KEY}"}
     )
     assert [e["status"] for e in backfill.json()["events"]] == ["accepted", "rejected"]
     wrong = app.collect({"events": [old]}, headers={"authorization": "Bearer not-the-token"})
@@ -250,16 +250,16 @@ def test_client_address_from_the_socket_unless_forwarded_headers_are_trusted(
 
 
 def test_server_side_senders_pass_the_visitors_agent_and_address(app: App) -> None:
-    r = app.collect(
-        {
-            "client_id": "s",
-            "user_agent": IPHONE,
-            "ip_override": "86.128.0.7",
-            "events": [page_view()],
-        },
-        headers={"user-agent": "python-httpx/0.28"},  # the sending server, not the visitor
-    )
-    assert r.status_code == 200
+    body = {"client_id": "s", "user_agent": IPHONE, "ip_override": "86.128.0.7", "events": [page_view()]}
+    server = {"user-agent": "python-httpx/0.28"}  # the sending server, not the visitor
+    browser = app.collect(body, headers=server)
+    assert browser.status_code == 400  # only server-side senders may speak for a visitor
+    assert "api_secret" in browser.json()["error"]["message"]
+    url = f"/v1/collect?measurement_id={app.mid}&api_secret={app.stream_secret}"
+    r = app.http.post(url, json=body, headers=server)
+    assert r.status_code == 200, r.text
     assert _countries(app) == {("GB", "Safari"): ["1"]}
-    bad = app.collect({"ip_override": "not-an-ip", "events": [page_view()]})
+    bad = app.http.post(url, json={**body, "ip_override": "not-an-ip"}, headers=server)
     assert bad.status_code == 400 and "ip_override" in bad.json()["error"]["message"]
+    wrong = app.http.post(url.replace(app.stream_secret, "ffs_wrong-secret-value"), json=body, headers=server)
+    assert wrong.status_code == 401 and "ffs_wrong" not in wrong.text

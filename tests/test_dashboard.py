@@ -117,7 +117,7 @@ def test_app_serves_the_page_and_runs_its_reports(tmp_path: Path) -> None:
             {"data_dir": str(tmp_path), "store": "memory://", "queue": "memory://dash"}, environ={}
         )
     )
-    token = runtime.first_start.admin_token
+    token = runtime.first_start.operator_key if runtime.first_start else None
     assert token is not None
     reports = [(dim, quoted(ms)) for dim, ms in TABLE_ENTRY.findall(JS)]
     assert len(reports) == 9  # the overview (KPIs and chart) and eight top-10 tables

@@ -17,22 +17,24 @@ from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
-from footfall.property import Property
+from footfall.tenancy.model import Property
 from footfall.schema.events import RawEvent
 from footfall.serve import Runtime
 from footfall.store.duckdb import DuckDBStore
 
-PROPERTY = Property(property_id="100000001", name="t", measurement_id="G-TEST", time_zone="UTC")
+PROPERTY = Property(property_id="100000001", account_id="acc_test", name="t", time_zone="UTC")
 MIN = 60_000_000
 
 
 class Rig:
     def __init__(self) -> None:
         self.store = DuckDBStore(":memory:")
-        self.store.save_property(PROPERTY)
+        self.store.put(PROPERTY)
         self.geo = GeoLookup()
         self.processor = Processor(
-            self.store, self.store, build_pipeline(geo=self.geo, salts=SaltSource(self.store))
+            self.store,
+            lambda pid: self.store.get(Property, pid),
+            build_pipeline(geo=self.geo, salts=SaltSource(self.store)),
         )
 
     def feed(self, events: list[RawEvent] | list[bytes]) -> Any:

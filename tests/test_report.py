@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import ADMIN_TOKEN, IPHONE, App, make_settings
+from conftest import ADMIN_KEY, IPHONE, App, make_settings
 from footfall.report import catalog
 from footfall.serve import Runtime
 from footfall.store.duckdb.report_sql import DIMENSION_SQL, METRIC_SQL
@@ -30,7 +30,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         make_settings(tmp_path_factory.mktemp("report"), default_time_zone="America/New_York")
     )
     app = App(runtime)
-    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
 
     def send(client: str, events: list[dict[str, Any]], ua: str | None = None) -> None:
         headers = {**auth, **({"user-agent": ua} if ua else {})}
@@ -389,7 +389,7 @@ def test_bad_requests_name_the_field(
 
 def test_malformed_json_and_wrong_types(data: App) -> None:
     url = f"/v1beta/properties/{data.property.property_id}:runReport"
-    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
     assert data.http.post(url, content=b"{oops", headers=auth).status_code == 400
     r = data.http.post(url, json={"metrics": "sessions"}, headers=auth)
     assert r.status_code == 400 and "metrics" in r.json()["error"]["message"]
@@ -411,10 +411,10 @@ def test_keys_and_properties(data: App, tmp_path: Path) -> None:
     assert data.http.post(f"/v1beta/properties/{pid}:runReport", json=body).status_code == 401
     assert data.report(body, token="wrong-token").status_code == 401
     ok = data.http.post(
-        f"/v1beta/properties/{pid}:runReport", json=body, headers={"x-goog-api-key": ADMIN_TOKEN}
+        f"/v1beta/properties/{pid}:runReport", json=body, headers={"x-goog-api-key": ADMIN_KEY}
     )
     assert ok.status_code == 200
-    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
     assert (
         data.http.post(
             "/v1beta/properties/999999999:runReport", json=body, headers=auth

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import ADMIN_TOKEN, App, make_settings
+from conftest import ADMIN_KEY, App, make_settings
 from footfall.serve import Runtime
 from footfall.simulate.model import simulate
 from footfall.simulate.send import body_for, requests_for
@@ -60,7 +60,7 @@ def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
         )
         for headers, part in requests_for(sim.events):
             r = app.collect(
-                body_for(part), headers={**headers, "authorization": f"Bearer {ADMIN_TOKEN}"}
+                body_for(part), headers={**headers, "authorization": f"Bearer {ADMIN_KEY}"}
             )
             assert r.status_code == 200, r.text
         app.process()
@@ -72,7 +72,7 @@ def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
         }
 
         url = f"/v1/admin/properties/{app.property.property_id}:reprocess"
-        auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+        auth = {"authorization": f"Bearer {ADMIN_KEY}"}
         for _ in range(2):
             r = app.http.post(url, headers=auth)
             assert r.status_code == 200, r.text
@@ -80,11 +80,7 @@ def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
             assert snapshot(app, start, end) == before
         refused: Any = app.http.post(url, headers={"authorization": "Bearer nope"})
         assert refused.status_code == 401
-        assert (
-            app.http.post(
-                f"/v1/admin/properties/{app.property.property_id}:explode", headers=auth
-            ).status_code
-            == 404
-        )
+        unknown = app.http.post(f"/v1/admin/properties/{app.property.property_id}:explode", headers=auth)
+        assert unknown.status_code in (404, 405)
     finally:
         runtime.stop()

@@ -49,7 +49,7 @@ def test_queue_and_store_are_chosen_by_url() -> None:
         ({"default_time_zone": "Mars/Olympus"}, {}, "IANA time zone"),
         ({"queue": "redis://x"}, {}, "queue URL"),
         ({"store": "mysql://x"}, {}, "store URL"),
-        ({"admin_token": "short"}, {}, "at least 24"),
+        ({"admin_key": "short"}, {}, "at least 24"),
         ({"geo_database": "/nope.mmdb"}, {}, "geo_database"),
     ],
 )

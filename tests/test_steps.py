@@ -20,12 +20,10 @@ from footfall.process.sessions import sessionize
 from footfall.process.sources import SourceCatalog
 from footfall.process.traffic import make_put_traffic_source
 from footfall.process.useragent import put_user_agent
-from footfall.property import Property
+from footfall.tenancy.model import Property
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
 
-PROP = Property(
-    property_id="100000001", name="t", measurement_id="G-TEST", time_zone="Europe/Paris"
-)
+PROP = Property(property_id="100000001", account_id="acc_test", name="t", time_zone="Europe/Paris")
 
 
 def draft(raw: RawEvent | None = None, prop: Property = PROP, **kw: Any) -> Draft:
@@ -504,7 +502,7 @@ def test_session_spanning_midnight_in_the_property_time_zone() -> None:
     for i, t in enumerate(times):
         d = draft(
             event_time=t,
-            prop=Property(property_id="p", name="n", measurement_id="G-X", time_zone=zone),
+            prop=Property(property_id="p", account_id="a", name="n", time_zone=zone),
         )
         d.event.event_time = t
         put_local_time(d)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from footfall import __version__
-from footfall.settings import Settings, SettingsError, load_settings
+from footfall.settings import Settings, SettingsError, client_settings, load_settings
 
 
 def _server_flags(p: argparse.ArgumentParser) -> None:
@@ -43,9 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "simulate", help="send realistic synthetic traffic and write the expected reports"
     )
-    from footfall.simulate.cli import add_arguments
+    from footfall.admin_cli import add_arguments as add_admin
+    from footfall.simulate.cli import add_arguments as add_simulate
 
-    add_arguments(sim)
+    add_simulate(sim)
+    add_admin(sub)
+    offline = sub.add_parser(
+        "operator-key", help="with the server stopped: mint a new operator key (shown once)"
+    )
+    _server_flags(offline)
+    offline.add_argument("--name", default="operator (recovered)")
     return parser
 
 
@@ -65,11 +72,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate":
             from footfall.simulate.cli import run
 
-            return run(args)
+            return run(args, client_settings(args.url, args.key))
+        if args.command == "operator-key":
+            return _operator_key(_settings(args), args.name)
+        from footfall.admin_cli import RESOURCES
+        from footfall.admin_cli import run as run_admin
+
+        if args.command in RESOURCES:
+            client = client_settings(args.url, args.key)
+            return run_admin(args, client.url, client.key)
     except SettingsError as exc:
         print(f"footfall: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def _operator_key(settings: Settings, name: str) -> int:
+    from footfall.store import open_store
+    from footfall.tenancy.service import Tenancy
+
+    try:
+        store = open_store(settings.store_url)
+    except Exception as exc:  # DuckDB refuses a second process: the server is running
+        print(
+            f"footfall: cannot open the store ({type(exc).__name__}); stop footfall serve first",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        created = Tenancy(store).create_key(None, name, ["admin"])
+    finally:
+        store.close()
+    print(f"operator key {created.record.record_id} (shown once, stored hashed): {created.value}")
+    return 0
 
 
 def _serve(settings: Settings) -> int:
@@ -100,28 +135,29 @@ def _banner(runtime: Any) -> None:
     s = runtime.settings
     base = f"http://{s.host}:{s.port}"
     lines = [f"footfall {__version__} serving {base}/  (data in {s.data_path.resolve()})"]
-    for prop in runtime.store.list_properties():
+    first = runtime.first_start
+    if first is None:
         lines.append(
-            f"  property {prop.property_id} {prop.name!r}: measurement_id {prop.measurement_id}, "
-            f"time zone {prop.time_zone}"
+            "  keys: the operator key printed at first start (lost it? footfall operator-key)"
         )
-    token = runtime.first_start.admin_token
-    if token:
-        lines.append(f"  admin token (shown once, stored hashed): {token}")
-    else:
-        lines.append("  admin token: the one printed at first start")
-    lines.append(f"  dashboard: {base}/  (paste the admin token)")
-    prop = runtime.first_start.property
-    if prop is not None:
-        lines += [
-            "  try:",
-            f"    curl -s '{base}/v1/collect?measurement_id={prop.measurement_id}' "
-            "-A 'Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0' -H 'content-type: application/json' "
-            '-d \'{"client_id":"1.1","events":[{"name":"page_view",'
-            '"params":{"page_location":"https://example.com/"}}]}\'',
-            f"    curl -s '{base}/v1beta/properties/{prop.property_id}:runReport' "
-            "-H 'authorization: Bearer <admin token>' "
-            '-d \'{"dateRanges":[{"startDate":"today","endDate":"today"}],'
-            '"metrics":[{"name":"screenPageViews"}]}\'',
-        ]
+        print("\n".join(lines), flush=True)
+        return
+    prop, stream = first.property, first.stream
+    lines += [
+        f"  first start: account {first.account.account_id} {first.account.name!r}, property "
+        f"{prop.property_id} {prop.name!r} ({prop.time_zone}), stream {stream.stream_id}",
+        f"  measurement id (public, for browsers): {stream.measurement_id}",
+        f"  stream API secret (server-side sending; shown once): {first.stream_secret}",
+        f"  operator key (admin of this server; shown once, stored hashed): {first.operator_key}",
+        f"  dashboard: {base}/  (paste the operator key)",
+        "  try:",
+        f"    curl -s '{base}/v1/collect?measurement_id={stream.measurement_id}' "
+        "-A 'Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0' -H 'content-type: application/json' "
+        '-d \'{"client_id":"1.1","events":[{"name":"page_view",'
+        '"params":{"page_location":"https://example.com/"}}]}\'',
+        f"    curl -s '{base}/v1beta/properties/{prop.property_id}:runReport' "
+        f"-H 'authorization: Bearer {first.operator_key}' "
+        '-d \'{"dateRanges":[{"startDate":"today","endDate":"today"}],'
+        '"metrics":[{"name":"screenPageViews"}]}\'',
+    ]
     print("\n".join(lines), flush=True)

@@ -1,8 +1,9 @@
 """``footfall serve``: every role in one process on embedded storage.
 
-:func:`build_runtime` opens the queue and store named in settings, prepares first start (a
-default property and the admin token) and wires the processor; :func:`create_app` returns the
-ASGI app whose lifespan starts and stops the processor thread.
+:class:`Runtime` opens the queue and store named in settings, prepares first start (a demo
+account, property and stream, an operator key and a stream secret, shown once) and wires the
+gateway and the processor; :func:`create_app` returns the ASGI app whose lifespan starts and
+stops the background threads.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import secrets
-import string
 import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,39 +26,52 @@ from starlette.routing import Route
 
 from footfall.api.admin import AdminApi
 from footfall.api.app import ReportApi
-from footfall.collect.app import Collector, error_response, json_response
-from footfall.gateway.tokens import AdminToken
+from footfall.collect.app import Collector
+from footfall.errors import ApiError
+from footfall.gateway.access import Access, Gateway
+from footfall.gateway.limits import Limit, RateLimits
+from footfall.gateway.metrics import CONTENT_TYPE_LATEST, Metrics
+from footfall.gateway.responses import error_response, json_response
+from footfall.gateway.usage import UsageMeter
 from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
 from footfall.process.reprocess import reprocess
 from footfall.process.worker import Worker
-from footfall.property import Property
 from footfall.queue import Publisher, open_consumer, open_publisher, pending
-from footfall.report.errors import ApiError
 from footfall.settings import Settings
 from footfall.store import Store, open_store
+from footfall.tenancy.model import Account, Property, Stream
+from footfall.tenancy.service import Tenancy
 
 log = logging.getLogger(__name__)
 PROCESSOR_GROUP = "processor"
-MAINTENANCE_EVERY_S = 600.0
+RETENTION_EVERY_S = 600.0
 
 
-def new_property_id() -> str:
-    return str(100_000_000 + secrets.randbelow(900_000_000))
+class FirstStart(msgspec.Struct, frozen=True):
+    """What first start created. The key and secret are in clear only here, and only once."""
+
+    account: Account
+    property: Property
+    stream: Stream
+    operator_key: str
+    stream_secret: str
 
 
-def new_measurement_id() -> str:
-    return "G-" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
+def rate_limits(settings: Settings) -> RateLimits:
+    burst = settings.rate_limit_burst_seconds
 
+    def limit(rate: float) -> Limit:
+        return Limit(rate=rate, burst=max(1.0, rate * burst))
 
-class FirstStart:
-    """What first start created; the admin token is in clear only here, and only once."""
-
-    def __init__(self, prop: Property | None, admin_token: str | None) -> None:
-        self.property = prop
-        self.admin_token = admin_token
+    failures = settings.rate_limit_auth_failures_per_minute
+    return RateLimits(
+        per_key=limit(settings.rate_limit_per_key),
+        per_property=limit(settings.rate_limit_per_property),
+        auth_failures=Limit(rate=failures / 60, burst=max(1.0, failures)),
+    )
 
 
 class Runtime:
@@ -73,12 +86,21 @@ class Runtime:
         self.publisher: Publisher = open_publisher(
             settings.queue_url, retention_hours=settings.raw_retention_hours
         )
-        self.admin = AdminToken(self.store)
+        self.tenancy = Tenancy(self.store)
         self.first_start = self._first_start()
+        self.metrics = Metrics()
+        self.usage = UsageMeter(self.store)
+        self.gateway = Gateway(
+            self.tenancy,
+            rate_limits(settings),
+            self.usage,
+            self.metrics,
+            trust_forwarded_for=settings.trust_forwarded_for,
+        )
         self.geo = GeoLookup(settings.geo_database)
         self.salts = SaltSource(self.store)
         self.pipeline = build_pipeline(geo=self.geo, salts=self.salts)
-        self.processor = Processor(self.store, self.store, self.pipeline)
+        self.processor = Processor(self.store, self.tenancy.property, self.pipeline)
         self.worker = Worker(
             lambda: open_consumer(settings.queue_url, PROCESSOR_GROUP),
             self.processor,
@@ -89,19 +111,21 @@ class Runtime:
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
 
-    def _first_start(self) -> FirstStart:
-        created = None
-        if not self.store.list_properties():
-            created = Property(
-                property_id=new_property_id(),
-                name="Default property",
-                measurement_id=new_measurement_id(),
-                time_zone=self.settings.default_time_zone,
-                currency=self.settings.default_currency,
-                created_at=time.time_ns() // 1000,
-            )
-            self.store.save_property(created)
-        return FirstStart(created, self.admin.ensure(self.settings.admin_token))
+    def _first_start(self) -> FirstStart | None:
+        if self.tenancy.accounts():
+            return None
+        s = self.settings
+        account = self.tenancy.create_account("Demo")
+        prop = self.tenancy.create_property(
+            account.account_id,
+            "Demo property",
+            time_zone=s.default_time_zone,
+            currency=s.default_currency,
+        )
+        stream = self.tenancy.create_stream(prop.property_id, "Web")
+        secret = self.tenancy.create_secret(stream.stream_id, "server")
+        key = self.tenancy.create_key(None, "operator", ["admin"], value=s.admin_key or None)
+        return FirstStart(account, prop, stream, key.value, secret.value)
 
     def start(self) -> None:
         self.worker.start()
@@ -111,9 +135,13 @@ class Runtime:
         self._maintenance.start()
 
     def _maintain(self) -> None:
-        while not self._stop.wait(MAINTENANCE_EVERY_S):
+        last_retention = time.monotonic()
+        while not self._stop.wait(self.settings.usage_flush_interval):
             try:
-                self.forget_expired(time.time_ns() // 1000)
+                self.usage.flush()
+                if time.monotonic() - last_retention > RETENTION_EVERY_S:
+                    last_retention = time.monotonic()
+                    self.forget_expired(time.time_ns() // 1000)
             except Exception:
                 log.exception("maintenance failed")
 
@@ -124,17 +152,24 @@ class Runtime:
         )
 
     def forget_expired(self, now_us: int) -> None:
-        """Clear client addresses and salts older than the raw retention window."""
+        """Clear client addresses and salts past the raw window; events past each property's retention."""
         horizon = now_us - self.settings.raw_retention_hours * 3_600_000_000
         self.store.scrub_raw_ips(horizon)
         day = dt.datetime.fromtimestamp(horizon / 1e6, dt.UTC).date()
         self.store.forget_salts(day)
         self.salts.forget_before(day)
+        for prop in self.tenancy.properties():
+            if prop.retention_days:
+                self.store.delete_before(
+                    prop.property_id, now_us - prop.retention_days * 86_400_000_000
+                )
 
     def stop(self) -> None:
         self._stop.set()
         self.publisher.close()  # flushes every pending group commit first
         self.worker.stop()
+        with contextlib.suppress(Exception):
+            self.usage.flush()
         self.geo.close()
         self.store.close()
 
@@ -165,9 +200,10 @@ class Runtime:
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    collector = Collector(runtime.settings, runtime.store, runtime.publisher, runtime.admin)
-    reports = ReportApi(runtime.store, runtime.store, runtime.admin)
-    admin = AdminApi(runtime.store, runtime.admin, runtime.worker.submit, runtime.reprocess)
+    gateway = runtime.gateway
+    collector = Collector(runtime.settings, gateway, runtime.publisher)
+    reports = ReportApi(gateway, runtime.store)
+    admin = AdminApi(gateway, runtime.tenancy, runtime.worker.submit, runtime.reprocess)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -178,6 +214,15 @@ def create_app(runtime: Runtime) -> Starlette:
             {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
         )
 
+    async def metrics(request: Request) -> Response:
+        m = runtime.metrics
+        _ready, checks = runtime.readiness()
+        if isinstance(checks["queue"].get("pending"), int):
+            m.queue_pending.set(checks["queue"]["pending"])
+        for outcome, value in runtime.processor.totals.items():
+            m.processed.labels(outcome).set(value)
+        return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
@@ -186,9 +231,11 @@ def create_app(runtime: Runtime) -> Starlette:
         finally:
             runtime.stop()
 
+    g = gateway.guard
     routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
+        Route("/healthz", g(Access.PUBLIC, healthz, "healthz"), methods=["GET"]),
+        Route("/readyz", g(Access.PUBLIC, readyz, "readyz"), methods=["GET"]),
+        Route("/metrics", g(Access.OPERATOR, metrics, "metrics"), methods=["GET"]),
         *collector.routes(),
         *reports.routes(),
         *admin.routes(),

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 ENV_PREFIX = "FOOTFALL_"
+# read by command-line clients (admin commands, simulate), not by the server
+CLIENT_ENV = {"FOOTFALL_CONFIG", "FOOTFALL_URL", "FOOTFALL_KEY"}
 # adapters that exist; kafka:// and cassandra:// arrive with the cluster shape
 QUEUE_SCHEMES = ("local", "memory")
 STORE_SCHEMES = ("duckdb", "memory")
@@ -51,10 +53,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     publish_timeout: float = 10.0
     # client address: trust X-Forwarded-For only behind a proxy you run
     trust_forwarded_for: bool = False
-    # first start: the default property and the admin token
+    # first start: the demo property's time zone and currency, and the operator key's value
+    # (empty: a random one, printed once)
     default_time_zone: str = "UTC"
     default_currency: str = "USD"
-    admin_token: str = ""
+    admin_key: str = ""
+    # rate limits (requests per second; 0 turns one off); buckets hold burst_seconds of rate
+    rate_limit_per_key: float = 50.0
+    rate_limit_per_property: float = 1000.0
+    rate_limit_burst_seconds: float = 2.0
+    rate_limit_auth_failures_per_minute: float = 10.0
+    # usage statistics are added to the store this often (seconds)
+    usage_flush_interval: float = 5.0
     # geography: a MaxMind-format country database replacing the bundled one
     geo_database: str = ""
     log_level: str = "info"
@@ -75,10 +85,27 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 _FIELDS: tuple[str, ...] = Settings.__struct_fields__
 
 
+class ClientSettings(msgspec.Struct, frozen=True):
+    """Where a command-line client finds the server, and the key it uses."""
+
+    url: str
+    key: str
+
+
+def client_settings(
+    url: str | None, key: str | None, environ: Mapping[str, str] | None = None
+) -> ClientSettings:
+    environ = os.environ if environ is None else environ
+    return ClientSettings(
+        url=url or environ.get("FOOTFALL_URL") or "http://127.0.0.1:8000",
+        key=key or environ.get("FOOTFALL_KEY") or "",
+    )
+
+
 def _env_layer(environ: Mapping[str, str]) -> dict[str, str]:
     layer: dict[str, str] = {}
     for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+        if not key.startswith(ENV_PREFIX) or key in CLIENT_ENV:
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in _FIELDS:
@@ -145,7 +172,7 @@ def _explain(exc: msgspec.ValidationError, sources: Mapping[str, str]) -> str:
     return f"invalid settings: {text}"
 
 
-def _check(s: Settings) -> None:
+def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that needs a check)
     if not 0 < s.port < 65536:
         raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
     if not 0 < s.flush_interval <= 60:
@@ -172,10 +199,21 @@ def _check(s: Settings) -> None:
     _check_url("store", s.store_url, STORE_SCHEMES)
     if s.geo_database and not Path(s.geo_database).is_file():
         raise SettingsError(f"geo_database {s.geo_database!r} is not a file (a MaxMind .mmdb)")
-    if s.admin_token and len(s.admin_token) < 24:
+    if s.admin_key and len(s.admin_key) < 24:
         raise SettingsError(
-            "admin_token must be at least 24 characters (or leave it empty to generate one)"
+            "admin_key must be at least 24 characters (or leave it empty to generate one)"
         )
+    for name in (
+        "rate_limit_per_key",
+        "rate_limit_per_property",
+        "rate_limit_auth_failures_per_minute",
+    ):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{name} must be 0 (off) or positive")
+    if s.rate_limit_burst_seconds <= 0:
+        raise SettingsError("rate_limit_burst_seconds must be positive")
+    if not 0 < s.usage_flush_interval <= 3600:
+        raise SettingsError("usage_flush_interval must be in (0, 3600] seconds")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError("log_level must be one of debug, info, warning, error")
 

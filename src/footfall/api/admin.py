@@ -1,8 +1,15 @@
-"""Admin routes (admin token): list properties, re-process a property from its raw events."""
+"""The admin API: accounts, properties, streams, API secrets, API keys, usage, re-processing.
+
+Every route needs a key with the admin scope; what it may touch is checked per object: an
+account's key sees only its account (and, if bound, only its properties), an operator key sees
+everything. Anything the key may not see answers 404, exactly as if it did not exist. Keys and
+secrets are shown in clear once, in the response that creates them; listings show the prefix.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -14,58 +21,409 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from footfall.api.app import authorize_admin, find_property
-from footfall.collect.app import error_response, json_response
-from footfall.gateway.tokens import AdminToken
-from footfall.report.errors import ApiError
-from footfall.store import PropertyStore
+from footfall.errors import ApiError
+from footfall.gateway.access import Access, Gateway
+from footfall.gateway.responses import json_response
+from footfall.tenancy.model import ApiKey, ApiSecret, Property, Record, Scope, Stream
+from footfall.tenancy.service import Created, Tenancy
 
 Submit = Callable[[Callable[[], Any]], "Future[Any]"]
+MAX_BODY = 20_000
+HOUR_US = 3_600_000_000
+
+
+class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    disabled: bool | None = None
+
+
+class PropertyIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    account_id: str | None = None
+    time_zone: str = "UTC"
+    currency: str = "USD"
+    allowed_hostnames: list[str] = []
+    hostname_policy: str = "reject"
+    retention_days: int = 0
+    key_events: list[str] | None = None
+    stream_name: str = "Web"
+
+
+class PropertyPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    time_zone: str | None = None
+    currency: str | None = None
+    allowed_hostnames: list[str] | None = None
+    hostname_policy: str | None = None
+    retention_days: int | None = None
+    key_events: list[str] | None = None
+
+
+class NameIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+class KeyIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    scopes: list[str]
+    account_id: str | None = None
+    operator: bool = False
+    property_ids: list[str] = []
+    expires_at: str | None = None  # ISO 8601
+
+
+class KeyPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    scopes: list[str] | None = None
+    expires_at: str | None = None
+
+
+def _time(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(value: str, field: str) -> int:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{field}: {value[:40]!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def public(record: Record) -> dict[str, Any]:
+    """A record as the API shows it: never the hash; times in ISO 8601."""
+    out: dict[str, Any] = msgspec.to_builtins(record)
+    out.pop("hash", None)
+    for name in ("created_at", "expires_at", "revoked_at"):
+        if name in out:
+            out[name] = _time(out[name])
+    return out
+
+
+def created(item: Created) -> dict[str, Any]:
+    return {**public(item.record), "value": item.value, "note": "shown once: store it now"}
+
+
+async def _body(request: Request, kind: type[Any]) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, f"request body is over {MAX_BODY} bytes")
+    try:
+        return msgspec.json.decode(raw or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"invalid request: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
 
 
 class AdminApi:
     def __init__(
-        self,
-        properties: PropertyStore,
-        admin: AdminToken,
-        submit: Submit,
-        reprocess: Callable[[str], int],
+        self, gateway: Gateway, tenancy: Tenancy, submit: Submit, reprocess: Callable[[str], int]
     ) -> None:
-        self.properties = properties
-        self.admin = admin
+        self.gateway = gateway
+        self.tenancy = tenancy
         self.submit = submit
         self.reprocess = reprocess
 
     def routes(self) -> list[Route]:
+        g = self.gateway.guard
+        a, op = Access.ADMIN, Access.OPERATOR
+        acc, prop, stream = "/v1/admin/accounts", "/v1/admin/properties", "/v1/admin/streams"
+        table: list[tuple[str, str, Access, Callable[[Request], Any], str]] = [
+            (acc, "GET", a, self.list_accounts, "listAccounts"),
+            (acc, "POST", op, self.create_account, "createAccount"),
+            (acc + "/{account_id}", "PATCH", op, self.update_account, "updateAccount"),
+            (prop, "GET", a, self.list_properties, "listProperties"),
+            (prop, "POST", a, self.create_property, "createProperty"),
+            (prop + "/{property_id}", "GET", a, self.get_property, "getProperty"),
+            (prop + "/{property_id}", "PATCH", a, self.update_property, "updateProperty"),
+            (prop + "/{property_id}:delete", "POST", a, self.delete_property, "deleteProperty"),
+            (
+                prop + "/{property_id}:reprocess",
+                "POST",
+                a,
+                self.reprocess_property,
+                "reprocessProperty",
+            ),
+            (prop + "/{property_id}/usage", "GET", a, self.usage, "getUsage"),
+            (prop + "/{property_id}/streams", "GET", a, self.list_streams, "listStreams"),
+            (prop + "/{property_id}/streams", "POST", a, self.create_stream, "createStream"),
+            (stream + "/{stream_id}", "PATCH", a, self.update_stream, "updateStream"),
+            (stream + "/{stream_id}:delete", "POST", a, self.delete_stream, "deleteStream"),
+            (stream + "/{stream_id}/secrets", "GET", a, self.list_secrets, "listSecrets"),
+            (stream + "/{stream_id}/secrets", "POST", a, self.create_secret, "createSecret"),
+            ("/v1/admin/secrets/{secret_id}:revoke", "POST", a, self.revoke_secret, "revokeSecret"),
+            ("/v1/admin/keys", "GET", a, self.list_keys, "listKeys"),
+            ("/v1/admin/keys", "POST", a, self.create_key, "createKey"),
+            ("/v1/admin/keys/{key_id}", "PATCH", a, self.update_key, "updateKey"),
+            ("/v1/admin/keys/{key_id}:revoke", "POST", a, self.revoke_key, "revokeKey"),
+        ]
         return [
-            Route("/v1/admin/properties", self.list_properties, methods=["GET"]),
-            Route("/v1/admin/properties/{name}", self.property_method, methods=["POST"]),
+            Route(path, g(access, handler, name), methods=[method])
+            for path, method, access, handler, name in table
         ]
 
-    async def list_properties(self, request: Request) -> Response:
-        try:
-            authorize_admin(request, self.admin)
-        except ApiError as exc:
-            return error_response(exc)
-        props = await run_in_threadpool(self.properties.list_properties)
-        return json_response({"properties": [msgspec.to_builtins(p) for p in props]})
+    # -- what the calling key may touch ------------------------------------------------------
 
-    async def property_method(self, request: Request) -> Response:
+    @staticmethod
+    def _caller(request: Request) -> ApiKey:
+        key: ApiKey = request.state.key
+        return key
+
+    def _account_of(self, key: ApiKey, account_id: str | None) -> str:
+        """The account a key acts on: its own, or (operator) the one named."""
+        if key.is_operator:
+            if not account_id:
+                raise ApiError(400, "account_id is required with an operator key")
+            self.tenancy.account(account_id)
+            return account_id
+        assert key.account_id is not None
+        if account_id and account_id != key.account_id:
+            raise ApiError(404, f"account {account_id[:40]} does not exist")
+        return key.account_id
+
+    def _property(self, request: Request, property_id: str | None = None) -> Property:
+        key = self._caller(request)
+        prop = self.gateway.visible_property(key, property_id or request.path_params["property_id"])
+        self.gateway.authorize(key, prop, Scope.ADMIN)
+        return prop
+
+    def _stream(self, request: Request) -> Stream:
+        stream_id = request.path_params["stream_id"]
         try:
-            authorize_admin(request, self.admin)
-            property_id, _, method = request.path_params["name"].partition(":")
-            if method != "reprocess":
-                raise ApiError(404, f"unknown method {method[:40]!r}; this server has reprocess")
-            prop = await find_property(self.properties, property_id)
-            started = time.monotonic()
-            future = await run_in_threadpool(self.submit, lambda: self.reprocess(prop.property_id))
-            events = await asyncio.wrap_future(future)
-            return json_response(
-                {
-                    "property": prop.property_id,
-                    "rawEvents": events,
-                    "seconds": round(time.monotonic() - started, 3),
-                }
-            )
+            stream = self.tenancy.stream(stream_id)
+            self._property(request, stream.property_id)
         except ApiError as exc:
-            return error_response(exc)
+            if exc.code in (400, 404):
+                raise ApiError(404, f"stream {stream_id[:40]} does not exist") from None
+            raise
+        return stream
+
+    def _key(self, request: Request) -> ApiKey:
+        caller, key_id = self._caller(request), request.path_params["key_id"]
+        target = self.tenancy.store.get(ApiKey, key_id)
+        if target is None or not self._may_manage(caller, target):
+            raise ApiError(404, f"key {key_id[:40]} does not exist")
+        return target
+
+    @staticmethod
+    def _may_manage(caller: ApiKey, target: ApiKey) -> bool:
+        if caller.is_operator:
+            return True
+        if target.account_id != caller.account_id:
+            return False
+        if caller.property_ids:  # a key bound to properties manages only keys within them
+            return bool(target.property_ids) and set(target.property_ids) <= set(
+                caller.property_ids
+            )
+        return True
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def list_accounts(self, request: Request) -> Response:
+        key = self._caller(request)
+        accounts = (
+            self.tenancy.accounts()
+            if key.is_operator
+            else [self.tenancy.account(key.account_id or "")]
+        )
+        return json_response({"accounts": [public(a) for a in accounts]})
+
+    async def create_account(self, request: Request) -> Response:
+        body: AccountIn = await _body(request, AccountIn)
+        return json_response(public(self.tenancy.create_account(body.name)), 201)
+
+    async def update_account(self, request: Request) -> Response:
+        body: AccountPatch = await _body(request, AccountPatch)
+        account = self.tenancy.update_account(
+            request.path_params["account_id"], name=body.name, disabled=body.disabled
+        )
+        return json_response(public(account))
+
+    # -- properties -------------------------------------------------------------------------
+
+    async def list_properties(self, request: Request) -> Response:
+        key = self._caller(request)
+        wanted = request.query_params.get("account_id")
+        if key.is_operator:
+            props = self.tenancy.properties(wanted)
+        else:
+            props = [p for p in self.tenancy.properties(key.account_id) if key.covers(p)]
+        return json_response({"properties": [self._describe(p) for p in props]})
+
+    def _describe(self, prop: Property) -> dict[str, Any]:
+        return {
+            **public(prop),
+            "streams": [public(s) for s in self.tenancy.streams(prop.property_id)],
+        }
+
+    async def create_property(self, request: Request) -> Response:
+        key = self._caller(request)
+        body: PropertyIn = await _body(request, PropertyIn)
+        if key.property_ids:
+            raise ApiError(403, "a key bound to properties cannot create properties")
+        account_id = self._account_of(key, body.account_id)
+        prop = self.tenancy.create_property(
+            account_id,
+            body.name,
+            time_zone=body.time_zone,
+            currency=body.currency,
+            allowed_hostnames=body.allowed_hostnames,
+            hostname_policy=body.hostname_policy,
+            retention_days=body.retention_days,
+            key_events=body.key_events,
+        )
+        self.tenancy.create_stream(prop.property_id, body.stream_name)
+        return json_response(self._describe(prop), 201)
+
+    async def get_property(self, request: Request) -> Response:
+        return json_response(self._describe(self._property(request)))
+
+    async def update_property(self, request: Request) -> Response:
+        prop = self._property(request)
+        body: PropertyPatch = await _body(request, PropertyPatch)
+        changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+        return json_response(
+            self._describe(self.tenancy.update_property(prop.property_id, **changes))
+        )
+
+    async def delete_property(self, request: Request) -> Response:
+        prop = self._property(request)
+        return json_response(public(self.tenancy.delete_property(prop.property_id)))
+
+    async def reprocess_property(self, request: Request) -> Response:
+        prop = self._property(request)
+        started = time.monotonic()
+        future = await run_in_threadpool(self.submit, lambda: self.reprocess(prop.property_id))
+        events = await asyncio.wrap_future(future)
+        return json_response(
+            {
+                "property": prop.property_id,
+                "rawEvents": events,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        )
+
+    async def usage(self, request: Request) -> Response:
+        """Usage per hour: ``?start=`` and ``?end=`` in ISO 8601 (default: the last 24 hours)."""
+        prop = self._property(request)
+        self.gateway.usage.flush()
+        now = time.time_ns() // 1000
+        q = request.query_params
+        end = parse_time(q["end"], "end") if "end" in q else now // HOUR_US * HOUR_US + HOUR_US
+        start = parse_time(q["start"], "start") if "start" in q else end - 24 * HOUR_US
+        if end <= start or end - start > 366 * 24 * HOUR_US:
+            raise ApiError(400, "start must be before end, at most a year apart")
+        rows = await run_in_threadpool(self.gateway.usage.store.usage, prop.property_id, start, end)
+        hours: dict[int, dict[str, Any]] = {}
+        totals: dict[str, int] = {}
+        for _pid, hour, metric, value in rows:
+            entry = hours.setdefault(hour, {"hour": _time(hour)})
+            entry[metric] = value
+            totals[metric] = totals.get(metric, 0) + value
+        return json_response(
+            {
+                "property": prop.property_id,
+                "start": _time(start),
+                "end": _time(end),
+                "totals": totals,
+                "hours": [hours[h] for h in sorted(hours)],
+            }
+        )
+
+    # -- streams and secrets ----------------------------------------------------------------
+
+    async def list_streams(self, request: Request) -> Response:
+        prop = self._property(request)
+        return json_response(
+            {"streams": [public(s) for s in self.tenancy.streams(prop.property_id)]}
+        )
+
+    async def create_stream(self, request: Request) -> Response:
+        prop = self._property(request)
+        body: NameIn = await _body(request, NameIn)
+        return json_response(public(self.tenancy.create_stream(prop.property_id, body.name)), 201)
+
+    async def update_stream(self, request: Request) -> Response:
+        stream = self._stream(request)
+        body: NameIn = await _body(request, NameIn)
+        return json_response(public(self.tenancy.update_stream(stream.stream_id, name=body.name)))
+
+    async def delete_stream(self, request: Request) -> Response:
+        stream = self._stream(request)
+        return json_response(public(self.tenancy.delete_stream(stream.stream_id)))
+
+    async def list_secrets(self, request: Request) -> Response:
+        stream = self._stream(request)
+        return json_response(
+            {"secrets": [public(s) for s in self.tenancy.secrets(stream.stream_id)]}
+        )
+
+    async def create_secret(self, request: Request) -> Response:
+        stream = self._stream(request)
+        body: NameIn = await _body(request, NameIn)
+        return json_response(created(self.tenancy.create_secret(stream.stream_id, body.name)), 201)
+
+    async def revoke_secret(self, request: Request) -> Response:
+        secret_id = request.path_params["secret_id"]
+        secret = self.tenancy.store.get(ApiSecret, secret_id)
+        try:
+            if secret is None:
+                raise ApiError(404, "")
+            self._property(request, secret.property_id)
+        except ApiError as exc:
+            if exc.code in (400, 404):
+                raise ApiError(404, f"secret {secret_id[:40]} does not exist") from None
+            raise
+        return json_response(public(self.tenancy.revoke_secret(secret_id)))
+
+    # -- keys -------------------------------------------------------------------------------
+
+    async def list_keys(self, request: Request) -> Response:
+        caller = self._caller(request)
+        keys = self.tenancy.keys(None if caller.is_operator else caller.account_id)
+        if caller.is_operator and (wanted := request.query_params.get("account_id")):
+            keys = [k for k in keys if k.account_id == wanted]
+        return json_response({"keys": [public(k) for k in keys if self._may_manage(caller, k)]})
+
+    async def create_key(self, request: Request) -> Response:
+        caller = self._caller(request)
+        body: KeyIn = await _body(request, KeyIn)
+        if body.operator:
+            if not caller.is_operator:
+                raise ApiError(403, "only an operator key can create operator keys")
+            account_id = None
+        else:
+            account_id = self._account_of(caller, body.account_id)
+        if caller.property_ids and not (
+            body.property_ids and set(body.property_ids) <= set(caller.property_ids)
+        ):
+            raise ApiError(
+                403, "a key bound to properties can only create keys for some of those properties"
+            )
+        expires = parse_time(body.expires_at, "expires_at") if body.expires_at else None
+        item = self.tenancy.create_key(
+            account_id, body.name, body.scopes, property_ids=body.property_ids, expires_at=expires
+        )
+        return json_response(created(item), 201)
+
+    async def update_key(self, request: Request) -> Response:
+        target = self._key(request)
+        body: KeyPatch = await _body(request, KeyPatch)
+        expires = parse_time(body.expires_at, "expires_at") if body.expires_at else None
+        key = self.tenancy.update_key(
+            target.key_id, name=body.name, scopes=body.scopes, expires_at=expires
+        )
+        return json_response(public(key))
+
+    async def revoke_key(self, request: Request) -> Response:
+        target = self._key(request)
+        return json_response(public(self.tenancy.revoke_key(target.key_id)))

@@ -1,13 +1,17 @@
-"""Collector routes: ``POST /v1/collect`` (and its CORS preflight).
+"""Collector routes: ``POST /v1/collect`` and its CORS preflight.
 
-The handler stays thin: read the body within limits, find the property, validate and stamp
-each event, publish the accepted ones and answer only after the queue says they are durable.
+The handler stays thin: read the body within limits, let the gateway identify the property
+(its stream's measurement id) and the sender (a browser; a server with the stream's API secret;
+or a write key, which may also send history), validate and stamp each event, publish the
+accepted ones, and answer only after the queue says they are durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from urllib.parse import urlsplit
 
 import msgspec
 from starlette.requests import Request
@@ -16,84 +20,99 @@ from starlette.routing import Route
 
 from footfall.collect.body import read_body
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
-from footfall.gateway.tokens import AdminToken, bearer
-from footfall.property import Property
+from footfall.errors import ApiError
+from footfall.gateway.access import Access, Gateway
+from footfall.gateway.responses import error_response, json_response
 from footfall.queue import Publisher, QueueUnavailable
-from footfall.report.errors import ApiError
+from footfall.schema.wire import CollectEnvelope, EventResult
 from footfall.settings import Settings
-from footfall.store import PropertyStore
+from footfall.tenancy.model import HostnamePolicy, Property, Scope, Stream
+from footfall.tenancy.service import hostname_allowed
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding, Authorization",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding",
     "Access-Control-Max-Age": "86400",
 }
-PROPERTY_CACHE_S = 5.0
 MAX_HEADER_CHARS = 512  # User-Agent and Accept-Language are cut to this
-_json = msgspec.json.Encoder()
+REFUSALS = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "forbidden",
+    429: "rate_limited",
+    503: "unavailable",
+}
+_raw_encoder = msgspec.msgpack.Encoder()
 
 
-def json_response(
-    body: object, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        _json.encode(body), status_code=status, media_type="application/json", headers=headers
-    )
+def origin_host(request: Request) -> str:
+    """The host of the page that sent a browser request: Origin, else Referer."""
+    for header in ("origin", "referer"):
+        value = request.headers.get(header)
+        if value and value != "null":
+            try:
+                return (urlsplit(value).hostname or "").lower()
+            except ValueError:
+                return ""
+    return ""
 
 
-def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
-    if error.code in (429, 503):
-        headers = {**(headers or {}), "Retry-After": str(error.retry_after)}
-    return json_response(error.body(), error.code, headers)
+def cors_headers(request: Request, prop: Property | None) -> dict[str, str]:
+    """A CORS grant only for an origin on the property's allowed hostnames (any when none set)."""
+    origin = request.headers.get("origin")
+    if (
+        not origin
+        or prop is None
+        or not hostname_allowed(origin_host(request), prop.allowed_hostnames)
+    ):
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", **CORS_HEADERS}
 
 
 class Collector:
-    def __init__(
-        self, settings: Settings, properties: PropertyStore, publisher: Publisher, admin: AdminToken
-    ) -> None:
+    def __init__(self, settings: Settings, gateway: Gateway, publisher: Publisher) -> None:
         self.settings = settings
-        self.properties = properties
+        self.gateway = gateway
         self.publisher = publisher
-        self.admin = admin
         self.limits = Limits(
             max_events=settings.max_events_per_request,
             max_params=settings.max_params_per_event,
             max_age_us=settings.max_event_age_hours * 3_600_000_000,
             max_future_us=settings.max_future_minutes * 60_000_000,
         )
-        self._by_mid: dict[str, tuple[float, Property | None]] = {}
 
     def routes(self) -> list[Route]:
-        return [Route("/v1/collect", self.collect, methods=["POST", "OPTIONS"])]
-
-    def _property(self, measurement_id: str) -> Property | None:
-        now = time.monotonic()
-        cached = self._by_mid.get(measurement_id)
-        if cached is None or now - cached[0] > PROPERTY_CACHE_S:
-            if len(self._by_mid) > 10_000:
-                self._by_mid.clear()
-            cached = (now, self.properties.property_for_measurement_id(measurement_id))
-            self._by_mid[measurement_id] = cached
-        return cached[1]
-
-    def _client_ip(self, request: Request) -> str:
-        if self.settings.trust_forwarded_for:
-            forwarded = request.headers.get("x-forwarded-for", "")
-            first = forwarded.split(",")[0].strip()
-            if first:
-                return first[:64]
-        return request.client.host if request.client else ""
+        guard = self.gateway.guard
+        return [
+            Route(
+                "/v1/collect",
+                guard(Access.INGEST, self.collect, "collect"),
+                methods=["POST", "OPTIONS"],
+            )
+        ]
 
     async def collect(self, request: Request) -> Response:
-        cors = _cors(request)
         if request.method == "OPTIONS":
-            return Response(status_code=204, headers=cors)
+            return self._preflight(request)
+        prop: Property | None = None
         try:
-            return await self._collect(request, cors)
+            self.gateway.check_auth_failures(request)
+            mid = request.query_params.get("measurement_id", "")[:64]
+            found = self.gateway.tenancy.by_measurement_id(mid) if mid else None
+            prop = found[1] if found else None
+            return await self._collect(request, prop)
         except ApiError as exc:
-            return error_response(exc, cors)
+            return error_response(exc, cors_headers(request, prop))
 
-    async def _collect(self, request: Request, cors: dict[str, str]) -> Response:
+    def _preflight(self, request: Request) -> Response:
+        mid = request.query_params.get("measurement_id", "")[:64]
+        found = self.gateway.tenancy.by_measurement_id(mid) if mid else None
+        headers = cors_headers(request, found[1] if found else None)
+        if not headers:
+            return error_response(ApiError(403, "this origin may not send events to this property"))
+        return Response(status_code=204, headers=headers)
+
+    async def _collect(self, request: Request, prop: Property | None) -> Response:
         s = self.settings
         body = await read_body(
             request, max_bytes=s.max_body_bytes, max_decompressed=s.max_decompressed_bytes
@@ -102,49 +121,82 @@ class Collector:
         query_mid = request.query_params.get("measurement_id")
         if query_mid and envelope.measurement_id and query_mid != envelope.measurement_id:
             raise ApiError(400, "measurement_id differs between the query string and the body")
-        mid = query_mid or envelope.measurement_id
+        mid = (query_mid or envelope.measurement_id or "")[:64]
         if not mid:
             raise ApiError(400, "measurement_id is required (query string or body)")
-        prop = self._property(mid[:64])
-        if prop is None:
-            raise ApiError(404, f"no property has measurement_id {mid[:64]!r}")
-        token = bearer(request.headers.get("authorization"))
-        backfill = False
-        if token is not None:
-            if not self.admin.verify(token):
-                raise ApiError(401, "the Authorization token is not valid")
-            backfill = True
+        found = self.gateway.tenancy.by_measurement_id(mid)
+        if found is None:
+            raise ApiError(404, f"no stream has measurement_id {mid!r}")
+        stream, prop = found
+        try:
+            return await self._admit(request, body, envelope, stream, prop)
+        except ApiError as exc:
+            # every event of a refused request counts as rejected, so usage adds up
+            reason = REFUSALS.get(exc.code, "invalid_request")
+            self.gateway.usage.add(
+                prop.property_id, f"events_rejected:{reason}", len(envelope.events)
+            )
+            self.gateway.metrics.rejected.labels(reason).inc(len(envelope.events))
+            raise
+
+    async def _admit(
+        self,
+        request: Request,
+        body: bytes,
+        envelope: CollectEnvelope,
+        stream: Stream,
+        prop: Property,
+    ) -> Response:
+        s = self.settings
+        gw = self.gateway
+        gw.charge(prop.property_id)
+        gw.usage.add(prop.property_id, "bytes", len(body))
+        gw.metrics.bytes_in.inc(len(body))
+        server_side = backfill = False
+        api_secret = request.query_params.get("api_secret")
+        if api_secret is not None:
+            if gw.tenancy.verify_secret(stream, api_secret) is None:
+                raise gw.auth_failed(request, "the api_secret is not valid for this stream")
+            server_side = True
+        key = gw.authenticate(request, required=False)
+        if key is not None:
+            gw.authorize(key, prop, Scope.WRITE)
+            server_side = backfill = True
         stamp = Stamp(
             property_id=prop.property_id,
             received_at=time.time_ns() // 1000,
-            ip=self._client_ip(request),
+            ip=gw.client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:MAX_HEADER_CHARS],
             accept_language=request.headers.get("accept-language", "")[:MAX_HEADER_CHARS],
             backfill=backfill,
+            server_side=server_side,
+            allowed_hostnames=prop.allowed_hostnames,
+            flag_foreign_hostnames=prop.hostname_policy is HostnamePolicy.FLAG,
+            origin_host=origin_host(request),
         )
         accepted, results = build_events(envelope, stamp, self.limits)
         if accepted:
-            key = (envelope.client_id or stamp.ip).encode()
-            messages = [(key, _encode_raw(ev)) for ev in accepted]
+            key_bytes = (envelope.client_id or stamp.ip).encode()
+            messages = [(key_bytes, _raw_encoder.encode(ev)) for ev in accepted]
             try:
                 await asyncio.wait_for(self.publisher.publish(messages), timeout=s.publish_timeout)
             except (QueueUnavailable, TimeoutError):
                 raise ApiError(503, "the queue is unavailable; retry later") from None
+        self._count(prop.property_id, results, [ev.flags for ev in accepted])
         n_ok = len(accepted)
         body_out = {"accepted": n_ok, "rejected": len(results) - n_ok, "events": results}
-        status = 200 if n_ok else 400
-        return json_response(body_out, status, cors)
+        return json_response(body_out, 200 if n_ok else 400, cors_headers(request, prop))
 
-
-_raw_encoder = msgspec.msgpack.Encoder()
-
-
-def _encode_raw(event: object) -> bytes:
-    return _raw_encoder.encode(event)
-
-
-def _cors(request: Request) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    if not origin:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", **CORS_HEADERS}
+    def _count(
+        self, property_id: str, results: list[EventResult], flags: list[tuple[str, ...]]
+    ) -> None:
+        usage, metrics = self.gateway.usage, self.gateway.metrics
+        accepted = sum(1 for r in results if r.status == "accepted")
+        usage.add(property_id, "events_accepted", accepted)
+        metrics.accepted.inc(accepted)
+        for reason, n in Counter(r.reason for r in results if r.status == "rejected").items():
+            usage.add(property_id, f"events_rejected:{reason}", n)
+            metrics.rejected.labels(reason).inc(n)
+        for flag, n in Counter(f for fs in flags for f in fs).items():
+            usage.add(property_id, f"events_flagged:{flag}", n)
+            metrics.flagged.labels(flag).inc(n)

@@ -6,7 +6,7 @@ import zlib
 
 from starlette.requests import Request
 
-from footfall.report.errors import ApiError
+from footfall.errors import ApiError
 
 
 async def read_body(request: Request, *, max_bytes: int, max_decompressed: int) -> bytes:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from urllib.parse import urlsplit
 
 import msgspec
 
-from footfall.report.errors import ApiError
+from footfall.errors import ApiError
 from footfall.schema import rules
 from footfall.schema.events import RawEvent
 from footfall.schema.wire import CollectEnvelope, EventResult, WireEvent
+from footfall.tenancy.service import hostname_allowed
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,8 +35,13 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
     ip: str
     user_agent: str
     accept_language: str = ""
-    backfill: bool = False
+    backfill: bool = False  # a write key: history older than the age limit is allowed
+    server_side: bool = False  # an API secret or a write key: user_agent/ip_override allowed
     protocol: str = "native"
+    # browser requests: hostnames the property accepts (empty: any), and what to do otherwise
+    allowed_hostnames: tuple[str, ...] = ()
+    flag_foreign_hostnames: bool = False
+    origin_host: str = ""
 
 
 EARLIEST_EVENT_US = 1_439_510_400_000_000  # 2015-08-14T00:00:00Z, the earliest reportable date
@@ -99,6 +106,17 @@ def build_events(
                 max_age_us=max_age,
                 max_future_us=limits.max_future_us,
             )
+        flags: tuple[str, ...] = ()
+        if problem is None and not stamp.server_side and stamp.allowed_hostnames:
+            host = stamp.origin_host or _page_host(event)
+            if not hostname_allowed(host, stamp.allowed_hostnames):
+                if stamp.flag_foreign_hostnames:
+                    flags = ("foreign_hostname",)
+                else:
+                    problem = rules.Rejection(
+                        "hostname_not_allowed",
+                        f"hostname {host[:80]!r} is not one of the property's allowed hostnames",
+                    )
         if problem is not None:
             results.append(
                 _rejected(
@@ -121,14 +139,32 @@ def build_events(
                 user_agent=stamp.user_agent,
                 accept_language=stamp.accept_language,
                 protocol=stamp.protocol,
+                flags=flags,
             )
         )
         results.append(EventResult(index=index, status="accepted", event_id=event_id))
     return accepted, results
 
 
+def _page_host(event: WireEvent) -> str:
+    location = event.params.get("page_location")
+    if not isinstance(location, str):
+        return ""
+    try:
+        return (urlsplit(location).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 def _device(envelope: CollectEnvelope, stamp: Stamp) -> Stamp:
     """The visitor's user agent and address from the body, when a server sends on its behalf."""
+    if not stamp.server_side and (
+        envelope.user_agent is not None or envelope.ip_override is not None
+    ):
+        raise ApiError(
+            400,
+            "user_agent and ip_override are for server-side senders (an api_secret or a write key)",
+        )
     if envelope.user_agent is not None:
         if len(envelope.user_agent) > rules.MAX_USER_AGENT_CHARS:
             raise ApiError(

@@ -6,8 +6,8 @@ import datetime as dt
 
 import msgspec
 
-from footfall.property import Property
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
+from footfall.tenancy.model import Property
 
 
 class Draft:

@@ -46,6 +46,7 @@ def put_event_fields(d: Draft) -> Drop | None:
     session_id = params.get("session_id")
     ev.client_session_id = param_text(session_id) if session_id not in (None, "") else None
     ev.is_key_event = ev.event_name in d.prop.key_events
+    ev.flags = ",".join(d.raw.flags)
     ev.params = {k: param_text(v) for k, v in params.items() if k not in COLUMN_PARAMS}
     return None
 

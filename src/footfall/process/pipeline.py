@@ -18,8 +18,8 @@ from footfall.process.identity import SaltSource, make_put_identity
 from footfall.process.page import put_page
 from footfall.process.traffic import make_put_traffic_source
 from footfall.process.useragent import put_user_agent
-from footfall.property import Property
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
+from footfall.tenancy.model import Property
 
 Step = Callable[[Draft], Drop | None]
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import msgspec
 
 from footfall.process.draft import Drop
 from footfall.process.pipeline import Pipeline
 from footfall.process.sessions import SESSION_TIMEOUT_US, sessionize, stream_key
-from footfall.property import Property
 from footfall.schema.events import DeadLetter, DropReason, EnrichedEvent, RawEvent
-from footfall.store import EventStore, PropertyStore, RawRow, SessionProbe, WriteSet
+from footfall.store import EventStore, RawRow, SessionProbe, WriteSet
+from footfall.tenancy.model import Property
 
 PROPERTY_CACHE_S = 5.0
 
@@ -31,7 +32,9 @@ class BatchStats(msgspec.Struct):
 
 
 class Processor:
-    def __init__(self, store: EventStore, properties: PropertyStore, pipeline: Pipeline) -> None:
+    def __init__(
+        self, store: EventStore, properties: Callable[[str], Property | None], pipeline: Pipeline
+    ) -> None:
         self.store = store
         self.properties = properties
         self.pipeline = pipeline
@@ -44,7 +47,7 @@ class Processor:
         now = time.monotonic()
         cached = self._props.get(property_id)
         if cached is None or now - cached[0] > PROPERTY_CACHE_S:
-            cached = (now, self.properties.get_property(property_id))
+            cached = (now, self.properties(property_id))
             self._props[property_id] = cached
         return cached[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from footfall.report.errors import invalid
+from footfall.errors import invalid
 
 DAYS_AGO_RE = re.compile(r"(\d{1,4})daysAgo")
 EARLIEST = dt.date(2015, 8, 14)  # GA4's earliest allowed date

@@ -74,6 +74,8 @@ class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
     offset: int
     aggregations: frozenset[str]
+    # realtime reports: a time window (µs since the epoch) instead of date ranges
+    window: tuple[int, int] | None = None
 
 
 MetricValue = int | float

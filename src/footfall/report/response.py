@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from footfall.property import Property
 from footfall.report import catalog
 from footfall.report.query import MetricValue, ReportQuery, ReportResult, ReportRow
+from footfall.tenancy.model import Property
 
 
 def _value(v: MetricValue) -> str:
@@ -24,7 +24,9 @@ def _row(row: ReportRow) -> dict[str, Any]:
     }
 
 
-def to_response(query: ReportQuery, result: ReportResult, prop: Property) -> dict[str, Any]:
+def to_response(
+    query: ReportQuery, result: ReportResult, prop: Property, kind: str = "analyticsData#runReport"
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "dimensionHeaders": [{"name": d} for d in query.dimensions],
         "metricHeaders": [{"name": m, "type": catalog.METRICS[m].type} for m in query.metrics],
@@ -39,7 +41,7 @@ def to_response(query: ReportQuery, result: ReportResult, prop: Property) -> dic
         body["minimums"] = [_row(r) for r in result.minimums]
     body["rowCount"] = result.row_count
     body["metadata"] = {"currencyCode": prop.currency, "timeZone": prop.time_zone}
-    body["kind"] = "analyticsData#runReport"
+    body["kind"] = kind
     return body
 
 

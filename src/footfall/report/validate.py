@@ -6,10 +6,11 @@ Every refusal is a 400 whose message names the offending field, as GA4 does.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
+from footfall.errors import invalid
 from footfall.report import catalog
 from footfall.report.dates import resolve_date
-from footfall.report.errors import invalid
 from footfall.report.query import (
     And,
     Between,
@@ -24,7 +25,7 @@ from footfall.report.query import (
     ResolvedRange,
     StringMatch,
 )
-from footfall.report.request import FilterExpression, NumericValue, RunReportRequest
+from footfall.report.request import FilterExpression, NumericValue, OrderBy, RunReportRequest
 
 MAX_DIMENSIONS = 9
 MAX_METRICS = 10
@@ -41,7 +42,7 @@ AGGREGATIONS = ("TOTAL", "MINIMUM", "MAXIMUM")
 
 def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> ReportQuery:
     ranges = _date_ranges(req, today)
-    dims = _names("dimensions", [d.name for d in req.dimensions], MAX_DIMENSIONS)
+    dims = check_names("dimensions", [d.name for d in req.dimensions], MAX_DIMENSIONS)
     for i, name in enumerate(dims):
         if name == "dateRange":
             raise invalid(
@@ -49,7 +50,7 @@ def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> Repo
             )
         if not catalog.is_dimension(name):
             raise invalid(f"dimensions[{i}]: {name[:80]!r} is not a valid dimension")
-    metrics = _names("metrics", [m.name for m in req.metrics], MAX_METRICS)
+    metrics = check_names("metrics", [m.name for m in req.metrics], MAX_METRICS)
     if not metrics:
         raise invalid("metrics: at least one metric is required")
     for i, name in enumerate(metrics):
@@ -59,7 +60,7 @@ def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> Repo
         dims = ("dateRange", *dims)
     counter = [0]
     flt = (
-        _filter(req.dimension_filter, "dimensionFilter", counter)
+        build_filter(req.dimension_filter, "dimensionFilter", counter, _report_dimension)
         if req.dimension_filter is not None
         else None
     )
@@ -69,27 +70,30 @@ def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> Repo
         raise invalid(f"limit: {req.limit} is over the maximum of {MAX_LIMIT}")
     if req.offset < 0:
         raise invalid("offset: must not be negative")
-    aggs: set[str] = set()
-    for i, agg in enumerate(req.metric_aggregations):
-        if agg not in AGGREGATIONS:
-            raise invalid(
-                f"metricAggregations[{i}]: {agg[:40]!r} is not one of {', '.join(AGGREGATIONS)}"
-            )
-        aggs.add(agg)
+    aggs = build_aggregations(req.metric_aggregations)
     return ReportQuery(
         property_id=property_id,
         date_ranges=ranges,
         dimensions=dims,
         metrics=metrics,
         filter=flt,
-        order_bys=_order_bys(req, dims, metrics),
+        order_bys=build_order_bys(req.order_bys, dims, metrics),
         limit=req.limit or DEFAULT_LIMIT,
         offset=req.offset,
-        aggregations=frozenset(aggs),
+        aggregations=aggs,
     )
 
 
-def _names(field: str, names: list[str], limit: int) -> tuple[str, ...]:
+def build_aggregations(values: list[str]) -> frozenset[str]:
+    for i, agg in enumerate(values):
+        if agg not in AGGREGATIONS:
+            raise invalid(
+                f"metricAggregations[{i}]: {agg[:40]!r} is not one of {', '.join(AGGREGATIONS)}"
+            )
+    return frozenset(values)
+
+
+def check_names(field: str, names: list[str], limit: int) -> tuple[str, ...]:
     if len(names) > limit:
         raise invalid(f"{field}: {len(names)} requested; the limit is {limit}")
     seen: set[str] = set()
@@ -122,7 +126,14 @@ def _date_ranges(req: RunReportRequest, today: dt.date) -> tuple[ResolvedRange, 
     return tuple(out)
 
 
-def _filter(expr: FilterExpression, path: str, counter: list[int]) -> FilterNode:
+def _report_dimension(name: str) -> bool:
+    return catalog.is_dimension(name) and name != "dateRange"
+
+
+def build_filter(
+    expr: FilterExpression, path: str, counter: list[int], is_dimension: Callable[[str], bool]
+) -> FilterNode:
+    """A validated filter tree; ``is_dimension`` says which field names it may use."""
     counter[0] += 1
     if counter[0] > MAX_FILTER_NODES:
         raise invalid(f"{path}: the filter has more than {MAX_FILTER_NODES} expressions")
@@ -142,16 +153,18 @@ def _filter(expr: FilterExpression, path: str, counter: list[int]) -> FilterNode
         if not group.expressions:
             raise invalid(f"{path}.{key}: expressions must not be empty")
         parts = tuple(
-            _filter(e, f"{path}.{key}.expressions[{i}]", counter)
+            build_filter(e, f"{path}.{key}.expressions[{i}]", counter, is_dimension)
             for i, e in enumerate(group.expressions)
         )
         return And(parts) if expr.and_group is not None else Or(parts)
     if expr.not_expression is not None:
-        return Not(_filter(expr.not_expression, f"{path}.notExpression", counter))
+        return Not(
+            build_filter(expr.not_expression, f"{path}.notExpression", counter, is_dimension)
+        )
     f = expr.filter
     assert f is not None
     fpath = f"{path}.filter"
-    if not catalog.is_dimension(f.field_name) or f.field_name == "dateRange":
+    if not is_dimension(f.field_name):
         if f.field_name in catalog.METRICS:
             raise invalid(
                 f"{fpath}.fieldName: {f.field_name!r} is a metric; dimensionFilter takes dimensions"
@@ -213,11 +226,11 @@ def _number(v: NumericValue, path: str) -> float:
     raise invalid(f"{path}: int64Value or doubleValue is required")
 
 
-def _order_bys(
-    req: RunReportRequest, dims: tuple[str, ...], metrics: tuple[str, ...]
+def build_order_bys(
+    order_bys: list[OrderBy], dims: tuple[str, ...], metrics: tuple[str, ...]
 ) -> tuple[Order, ...]:
     out = []
-    for i, ob in enumerate(req.order_bys):
+    for i, ob in enumerate(order_bys):
         path = f"orderBys[{i}]"
         if (ob.metric is None) == (ob.dimension is None):
             raise invalid(f"{path}: exactly one of metric or dimension is required")

@@ -32,6 +32,7 @@ class RawEvent(msgspec.Struct, kw_only=True, frozen=True):
     user_agent: str = ""
     accept_language: str = ""
     protocol: str = "native"
+    flags: tuple[str, ...] = ()  # e.g. "foreign_hostname", set by the collector
     v: int = SCHEMA_VERSION
 
 
@@ -76,6 +77,7 @@ class EnrichedEvent(msgspec.Struct, kw_only=True):
     is_key_event: bool = False
     value: float | None = None
     currency: str = ""
+    flags: str = ""  # the raw event's flags, comma-separated
     params: dict[str, str] = {}
 
 

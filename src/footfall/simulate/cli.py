@@ -8,16 +8,19 @@ import sys
 import time
 from pathlib import Path
 
+from footfall.settings import ClientSettings
 from footfall.simulate.model import simulate
 from footfall.simulate.send import send
 from footfall.simulate.truth import write_truth
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="footfall server to send to")
-    p.add_argument("--measurement-id", dest="measurement_id", help="the property's measurement id")
+    p.add_argument("--url", help="the server (default FOOTFALL_URL or http://127.0.0.1:8000)")
+    p.add_argument("--measurement-id", dest="measurement_id", help="the stream's measurement id")
     p.add_argument(
-        "--token", help="admin token: lets the simulation send history older than 72 hours"
+        "--key",
+        help="a key with the write scope on the property (default FOOTFALL_KEY): sends each "
+        "visitor's address and history older than 72 hours",
     )
     p.add_argument("--seed", type=int, default=1, help="same seed, same traffic (default 1)")
     p.add_argument("--days", type=int, default=14, help="days of history ending today (default 14)")
@@ -28,11 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-send", dest="no_send", action="store_true", help="only write --truth")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.days > 3 and not args.token and not args.no_send:
+def run(args: argparse.Namespace, client: ClientSettings) -> int:
+    if not client.key and not args.no_send:
         print(
-            "footfall simulate: more than 3 days of history needs --token (the admin token)",
-            file=sys.stderr,
+            "footfall simulate: sending needs --key (a key with the write scope)", file=sys.stderr
         )
         return 2
     sim = simulate(
@@ -56,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     stats = asyncio.run(
         send(
-            args.url,
+            client.url,
             args.measurement_id,
             sim.events,
-            token=args.token,
+            key=client.key,
             concurrency=args.concurrency,
         )
     )

@@ -1,6 +1,7 @@
 """Send a simulation to a running collector over HTTP, as browsers would: one request per page's
 worth of events, each visitor with its own User-Agent header. All requests leave from this
-machine, so each visitor's address travels in the body as GA4's ``ip_override``.
+machine, so each visitor's address travels in the body as GA4's ``ip_override``, which needs a
+server-side credential: a key with the write scope, which also allows history.
 
 Retries on 503 and connection errors re-send the same ``event_id``s, so a retry never counts twice.
 """
@@ -67,7 +68,7 @@ async def send(
     measurement_id: str,
     events: Sequence[SimEvent],
     *,
-    token: str | None = None,
+    key: str | None = None,
     concurrency: int = 16,
     gzip_every: int = 3,
 ) -> SendStats:
@@ -85,20 +86,23 @@ async def send(
                 i, headers, part = queue.get_nowait()
                 body = body_for(part)
                 h = {**headers, "content-type": "application/json"}
-                if token:
-                    h["authorization"] = f"Bearer {token}"
+                if key:
+                    h["authorization"] = f"Bearer {key}"
                 if gzip_every and i % gzip_every == 0:
                     body = gzip.compress(body)
                     h["content-encoding"] = "gzip"
-                for attempt in range(10):
+                for attempt in range(30):
                     try:
                         r = await client.post(url, content=body, headers=h)
                     except httpx.TransportError:
                         r = None
-                    if r is not None and r.status_code < 500:
+                    if r is not None and r.status_code < 500 and r.status_code != 429:
                         break
                     stats.retries += 1
-                    await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+                    wait = min(2.0, 0.1 * 2**attempt)
+                    if r is not None and r.headers.get("retry-after", "").isdigit():
+                        wait = float(r.headers["retry-after"])  # a rate limit: come back later
+                    await asyncio.sleep(wait)
                 else:
                     raise RuntimeError(f"request {i} failed after retries")
                 assert r is not None

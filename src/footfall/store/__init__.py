@@ -1,8 +1,9 @@
 """The store ports and how an adapter is chosen.
 
 Small protocols, because the write path, tenancy metadata and reports are used by different
-roles: the processor writes events (:class:`EventStore`), the collector and the API look up
-properties (:class:`PropertyStore`), and the report engine reads (:class:`ReportStore`).
+roles: the processor writes events (:class:`EventStore`), the gateway looks up tenancy records
+(:class:`TenancyStore`) and counts usage (:class:`UsageStore`), and the report engine reads
+(:class:`ReportStore`).
 
 URLs: ``duckdb:///path/footfall.duckdb`` (embedded); ``memory://`` is DuckDB in memory (tests).
 A Cassandra adapter for the cluster shape is planned (``cassandra://host:port/keyspace``).
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
 
-from footfall.property import Property
 from footfall.schema.events import DeadLetter, EnrichedEvent, Session
+from footfall.tenancy.model import Record
 
 if TYPE_CHECKING:
     from footfall.report.query import ReportQuery, ReportResult
@@ -78,14 +79,33 @@ class RawHistory(Protocol):
         """Delete everything derived from raw events: events, sessions, visitors, dead letters."""
 
 
-class PropertyStore(Protocol):
-    def get_property(self, property_id: str) -> Property | None: ...
+R = TypeVar("R", bound=Record)
 
-    def property_for_measurement_id(self, measurement_id: str) -> Property | None: ...
 
-    def list_properties(self) -> list[Property]: ...
+class TenancyStore(Protocol):
+    """Accounts, properties, streams, secrets and keys (see :mod:`footfall.tenancy.model`)."""
 
-    def save_property(self, prop: Property) -> None: ...
+    def put(self, record: Record) -> None:
+        """Insert or replace the record with the same kind and id."""
+
+    def get(self, kind: type[R], record_id: str) -> R | None: ...
+
+    def find(self, kind: type[R], lookup: str) -> R | None:
+        """By the record's second key: a stream's measurement id, a key's or secret's prefix."""
+
+    def records(
+        self, kind: type[R], *, account_id: str | None = None, property_id: str | None = None
+    ) -> list[R]: ...
+
+
+UsageRow = tuple[str, int, str, int]  # (property_id, hour start in µs, metric, value)
+
+
+class UsageStore(Protocol):
+    def add_usage(self, rows: Sequence[UsageRow]) -> None:
+        """Add each value to the stored count of its (property, hour, metric)."""
+
+    def usage(self, property_id: str, start_us: int, end_us: int) -> list[UsageRow]: ...
 
 
 class MetaStore(Protocol):
@@ -100,6 +120,9 @@ class MetaStore(Protocol):
 class ReportStore(Protocol):
     def run_report(self, query: ReportQuery) -> ReportResult: ...
 
+    def run_realtime(self, query: ReportQuery) -> ReportResult:
+        """A report over ``query.window`` (recent events) instead of date ranges."""
+
 
 class Retention(Protocol):
     """Forgetting on schedule: client addresses and cookieless salts past the raw window."""
@@ -108,8 +131,13 @@ class Retention(Protocol):
 
     def forget_salts(self, before: dt.date) -> None: ...
 
+    def delete_before(self, property_id: str, before_us: int) -> None:
+        """Delete a property's events, sessions and raw events older than ``before_us``."""
 
-class Store(EventStore, RawHistory, PropertyStore, MetaStore, ReportStore, Retention, Protocol):
+
+class Store(
+    EventStore, RawHistory, TenancyStore, UsageStore, MetaStore, ReportStore, Retention, Protocol
+):
     """What ``footfall serve`` needs from one embedded store."""
 
     def close(self) -> None: ...

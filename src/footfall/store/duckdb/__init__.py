@@ -17,16 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import pyarrow as pa
 
-from footfall.property import Property
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import RawRow, SessionProbe, WriteSet
+from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
+from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import run_report
+from footfall.tenancy.model import Record
 
 READERS = 4
+_RECORDS = msgspec.msgpack.Encoder()
+_RECORD_DECODER: msgspec.msgpack.Decoder[Record] = msgspec.msgpack.Decoder(Record)
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
     f"{c} = excluded.{c}"
@@ -246,6 +250,21 @@ class DuckDBStore:
                 [received_before_us],
             )
 
+    def delete_before(self, property_id: str, before_us: int) -> None:
+        with self._transaction() as con:
+            con.execute(
+                "DELETE FROM events WHERE property_id = ? AND event_time < ?",
+                [property_id, before_us],
+            )
+            con.execute(
+                "DELETE FROM sessions WHERE property_id = ? AND end_time < ?",
+                [property_id, before_us],
+            )
+            con.execute(
+                "DELETE FROM raw_events WHERE property_id = ? AND event_time < ?",
+                [property_id, before_us],
+            )
+
     def forget_salts(self, before: dt.date) -> None:
         """Delete the cookieless salts of days before ``before``: their visitor ids become unlinkable."""
         with self._transaction() as con:
@@ -254,60 +273,76 @@ class DuckDBStore:
                 [f"salt:{before.isoformat()}"],
             )
 
-    # -- PropertyStore ----------------------------------------------------------------------
+    # -- TenancyStore ------------------------------------------------------------------------
 
-    _PROPERTY_COLUMNS = (
-        "property_id, name, measurement_id, time_zone, currency, key_events, created_at"
-    )
-
-    @staticmethod
-    def _property(row: Sequence[Any]) -> Property:
-        return Property(
-            property_id=row[0],
-            name=row[1],
-            measurement_id=row[2],
-            time_zone=row[3],
-            currency=row[4],
-            key_events=tuple(row[5]),
-            created_at=row[6],
-        )
-
-    def _properties(self, where: str, params: Sequence[Any]) -> list[Property]:
-        with self._reader() as cur:
-            rows = cur.execute(
-                f"SELECT {self._PROPERTY_COLUMNS} FROM properties {where} ORDER BY property_id",
-                params,
-            ).fetchall()
-        return [self._property(r) for r in rows]
-
-    def get_property(self, property_id: str) -> Property | None:
-        found = self._properties("WHERE property_id = ?", [property_id])
-        return found[0] if found else None
-
-    def property_for_measurement_id(self, measurement_id: str) -> Property | None:
-        found = self._properties("WHERE measurement_id = ?", [measurement_id])
-        return found[0] if found else None
-
-    def list_properties(self) -> list[Property]:
-        return self._properties("", [])
-
-    def save_property(self, prop: Property) -> None:
+    def put(self, record: Record) -> None:
         with self._transaction() as con:
             con.execute(
-                f"INSERT INTO properties ({self._PROPERTY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (property_id) DO UPDATE SET name = excluded.name, "
-                "measurement_id = excluded.measurement_id, time_zone = excluded.time_zone, "
-                "currency = excluded.currency, key_events = excluded.key_events",
+                "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "lookup = excluded.lookup, account_id = excluded.account_id, "
+                "property_id = excluded.property_id, doc = excluded.doc",
                 [
-                    prop.property_id,
-                    prop.name,
-                    prop.measurement_id,
-                    prop.time_zone,
-                    prop.currency,
-                    list(prop.key_events),
-                    prop.created_at,
+                    record.KIND,
+                    record.record_id,
+                    record.lookup,
+                    record.owner_account,
+                    record.owner_property,
+                    _RECORDS.encode(record),
                 ],
             )
+
+    def _records(self, where: str, params: list[Any]) -> list[Record]:
+        with self._reader() as cur:
+            rows = cur.execute(
+                f"SELECT doc FROM tenancy WHERE {where} ORDER BY id", params
+            ).fetchall()
+        return [_RECORD_DECODER.decode(r[0]) for r in rows]
+
+    def get(self, kind: type[R], record_id: str) -> R | None:
+        found = self._records("kind = ? AND id = ?", [kind.KIND, record_id])
+        return found[0] if found and isinstance(found[0], kind) else None
+
+    def find(self, kind: type[R], lookup: str) -> R | None:
+        if not lookup:
+            return None
+        found = self._records("kind = ? AND lookup = ?", [kind.KIND, lookup])
+        return found[0] if found and isinstance(found[0], kind) else None
+
+    def records(
+        self, kind: type[R], *, account_id: str | None = None, property_id: str | None = None
+    ) -> list[R]:
+        where, params = ["kind = ?"], [kind.KIND]
+        if account_id is not None:
+            where.append("account_id = ?")
+            params.append(account_id)
+        if property_id is not None:
+            where.append("property_id = ?")
+            params.append(property_id)
+        return [r for r in self._records(" AND ".join(where), params) if isinstance(r, kind)]
+
+    # -- UsageStore --------------------------------------------------------------------------
+
+    def add_usage(self, rows: Sequence[UsageRow]) -> None:
+        table = arrow.rows_table(
+            ["property_id", "hour", "metric", "value"],
+            [pa.string(), pa.int64(), pa.string(), pa.int64()],
+            rows,
+        )
+        with self._transaction() as con:
+            self._insert(
+                con,
+                "INSERT INTO usage SELECT * FROM _batch ON CONFLICT DO UPDATE SET value = usage.value + excluded.value",
+                table,
+            )
+
+    def usage(self, property_id: str, start_us: int, end_us: int) -> list[UsageRow]:
+        with self._reader() as cur:
+            rows = cur.execute(
+                "SELECT property_id, hour, metric, value FROM usage WHERE property_id = ? "
+                "AND hour >= ? AND hour < ? ORDER BY hour, metric",
+                [property_id, start_us, end_us],
+            ).fetchall()
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
 
     # -- MetaStore ---------------------------------------------------------------------------
 
@@ -333,6 +368,10 @@ class DuckDBStore:
     def run_report(self, query: ReportQuery) -> ReportResult:
         with self._reader() as cur:
             return run_report(cur, query)
+
+    def run_realtime(self, query: ReportQuery) -> ReportResult:
+        with self._reader() as cur:
+            return run_realtime(cur, query)
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (operations and tests)."""

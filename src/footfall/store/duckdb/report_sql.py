@@ -17,8 +17,8 @@ from typing import Any
 
 import duckdb
 
+from footfall.errors import invalid
 from footfall.report import catalog
-from footfall.report.errors import invalid
 from footfall.report.query import (
     And,
     Between,
@@ -61,6 +61,8 @@ DIMENSION_SQL: dict[str, str] = {
     "languageCode": "e.language_code",
     "screenResolution": "e.screen_resolution",
 }
+# realtime only
+REALTIME_DIMENSION_SQL: dict[str, str] = {"unifiedScreenName": "e.page_title"}
 
 _SESSIONS = "count(*)"
 _ENGAGED = "count(*) FILTER (WHERE engaged)"
@@ -103,33 +105,40 @@ _PER_SESSION = """
 """
 
 
-class _Params:
-    def __init__(self) -> None:
+class Params:
+    """Bound parameters in order; ``now_us`` anchors realtime's minutesAgo."""
+
+    def __init__(self, now_us: int | None = None) -> None:
         self.values: list[Any] = []
+        self.now_us = now_us
 
     def add(self, value: Any) -> str:
         self.values.append(value)
         return "?"
 
 
-def _dimension_sql(name: str, p: _Params) -> str:
+def dimension_sql(name: str, p: Params) -> str:
     if name == "dateRange":
         return "r.range_name"
+    if name == "minutesAgo" and p.now_us is not None:
+        return f"lpad(CAST(({p.add(p.now_us)} - e.event_time) // 60000000 AS VARCHAR), 2, '0')"
+    if name in REALTIME_DIMENSION_SQL:
+        return f"coalesce(nullif({REALTIME_DIMENSION_SQL[name]}, ''), '{NOT_SET}')"
     param = catalog.custom_param(name)
     expr = f"e.params[{p.add(param)}]" if param is not None else DIMENSION_SQL[name]
     return f"coalesce(nullif({expr}, ''), '{NOT_SET}')"
 
 
-def _filter_sql(node: FilterNode, p: _Params) -> str:
+def filter_sql(node: FilterNode, p: Params) -> str:
     match node:
         case And(parts):
-            return "(" + " AND ".join(_filter_sql(x, p) for x in parts) + ")"
+            return "(" + " AND ".join(filter_sql(x, p) for x in parts) + ")"
         case Or(parts):
-            return "(" + " OR ".join(_filter_sql(x, p) for x in parts) + ")"
+            return "(" + " OR ".join(filter_sql(x, p) for x in parts) + ")"
         case Not(part):
-            return f"(NOT {_filter_sql(part, p)})"
+            return f"(NOT {filter_sql(part, p)})"
         case StringMatch(field, match_type, value, case_sensitive):
-            x = _dimension_sql(field, p)
+            x = dimension_sql(field, p)
             if match_type in ("FULL_REGEXP", "PARTIAL_REGEXP"):
                 fn = "regexp_full_match" if match_type == "FULL_REGEXP" else "regexp_matches"
                 options = "" if case_sensitive else ", 'i'"
@@ -144,7 +153,7 @@ def _filter_sql(node: FilterNode, p: _Params) -> str:
                 "CONTAINS": f"contains({x}, {ph})",
             }[match_type]
         case InList(field, values, case_sensitive):
-            x = _dimension_sql(field, p)
+            x = dimension_sql(field, p)
             if not case_sensitive:
                 x, values = f"lower({x})", tuple(v.lower() for v in values)
             return f"list_contains({p.add(list(values))}, {x})"
@@ -156,21 +165,21 @@ def _filter_sql(node: FilterNode, p: _Params) -> str:
                 "GREATER_THAN": ">",
                 "GREATER_THAN_OR_EQUAL": ">=",
             }[operation]
-            return f"TRY_CAST({_dimension_sql(field, p)} AS DOUBLE) {op} {p.add(value)}"
+            return f"TRY_CAST({dimension_sql(field, p)} AS DOUBLE) {op} {p.add(value)}"
         case Between(field, low, high):
-            return f"TRY_CAST({_dimension_sql(field, p)} AS DOUBLE) BETWEEN {p.add(low)} AND {p.add(high)}"
+            return f"TRY_CAST({dimension_sql(field, p)} AS DOUBLE) BETWEEN {p.add(low)} AND {p.add(high)}"
         case IsEmpty(field):
-            return f"{_dimension_sql(field, p)} = '{NOT_SET}'"
+            return f"{dimension_sql(field, p)} = '{NOT_SET}'"
     raise AssertionError(f"unknown filter node {node!r}")
 
 
-def _source(query: ReportQuery, dims: tuple[str, ...], p: _Params) -> str:
+def _source(query: ReportQuery, dims: tuple[str, ...], p: Params) -> str:
     """The ``base`` and ``per_session`` CTEs for the given dimensions."""
     ranges = ", ".join(
         f"({p.add(r.name)}, {p.add(r.start)}::DATE, {p.add(r.end)}::DATE)"
         for r in query.date_ranges
     )
-    dim_cols = [f"{_dimension_sql(d, p)} AS d{i}" for i, d in enumerate(dims)]
+    dim_cols = [f"{dimension_sql(d, p)} AS d{i}" for i, d in enumerate(dims)]
     lo = min(r.start for r in query.date_ranges)
     hi = max(r.end for r in query.date_ranges)
     where = [
@@ -178,7 +187,7 @@ def _source(query: ReportQuery, dims: tuple[str, ...], p: _Params) -> str:
         f"e.event_date BETWEEN {p.add(lo)}::DATE AND {p.add(hi)}::DATE",
     ]
     if query.filter is not None:
-        where.append(_filter_sql(query.filter, p))
+        where.append(filter_sql(query.filter, p))
     group = ", ".join([f"d{i}" for i in range(len(dims))] + ["sk"])
     return f"""
 WITH r(range_name, lo, hi) AS (VALUES {ranges}),
@@ -205,7 +214,7 @@ def _metric_cols(query: ReportQuery) -> str:
     return ", ".join(f"{METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics))
 
 
-def _order_sql(query: ReportQuery) -> str:
+def order_sql(query: ReportQuery) -> str:
     parts: list[str] = []
     for ob in query.order_bys:
         direction = "DESC" if ob.desc else "ASC"
@@ -224,7 +233,7 @@ def _order_sql(query: ReportQuery) -> str:
     return ", ".join(parts)
 
 
-def _values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[int | float, ...]:
+def metric_values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[int | float, ...]:
     out: list[int | float] = []
     for name, value in zip(query.metrics, row, strict=True):
         number = 0 if value is None else value
@@ -235,7 +244,7 @@ def _values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[int | float, ...]
 def run_report(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> ReportResult:
     dims = query.dimensions
     nd, nm = len(dims), len(query.metrics)
-    p = _Params()
+    p = Params()
     source = _source(query, dims, p)
     group_by = ", ".join(f"d{i}" for i in range(nd)) or "()"
     aggregates = ""
@@ -247,18 +256,18 @@ grouped AS (
   FROM per_session GROUP BY {group_by} HAVING count(*) > 0
 )
 SELECT *, count(*) OVER () AS row_count{aggregates}
-FROM grouped ORDER BY {_order_sql(query)} LIMIT {p.add(query.limit)} OFFSET {p.add(query.offset)}"""
-    rows = _execute(cur, sql, p.values)
-    result_rows = [ReportRow(tuple(r[:nd]), _values(query, r[nd : nd + nm])) for r in rows]
+FROM grouped ORDER BY {order_sql(query)} LIMIT {p.add(query.limit)} OFFSET {p.add(query.offset)}"""
+    rows = execute(cur, sql, p.values)
+    result_rows = [ReportRow(tuple(r[:nd]), metric_values(query, r[nd : nd + nm])) for r in rows]
     row_count = int(rows[0][nd + nm]) if rows else _count_rows(cur, query)
     minimums: list[ReportRow] = []
     maximums: list[ReportRow] = []
     if rows and aggregates:
         agg = rows[0][nd + nm + 1 :]
         if "MINIMUM" in query.aggregations:
-            minimums = [ReportRow(("RESERVED_MIN",) * nd, _values(query, tuple(agg[0::2])))]
+            minimums = [ReportRow(("RESERVED_MIN",) * nd, metric_values(query, tuple(agg[0::2])))]
         if "MAXIMUM" in query.aggregations:
-            maximums = [ReportRow(("RESERVED_MAX",) * nd, _values(query, tuple(agg[1::2])))]
+            maximums = [ReportRow(("RESERVED_MAX",) * nd, metric_values(query, tuple(agg[1::2])))]
     totals = _totals(cur, query) if "TOTAL" in query.aggregations else []
     return ReportResult(
         rows=result_rows, row_count=row_count, totals=totals, minimums=minimums, maximums=maximums
@@ -269,26 +278,26 @@ def _count_rows(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> int:
     """rowCount when the page is empty (offset past the end): count the groups directly."""
     if query.offset == 0:
         return 0
-    p = _Params()
+    p = Params()
     nd = len(query.dimensions)
     group_by = ", ".join(f"d{i}" for i in range(nd)) or "()"
     sql = f"{_source(query, query.dimensions, p)} SELECT count(*) FROM (SELECT 1 FROM per_session GROUP BY {group_by})"
-    return int(_execute(cur, sql, p.values)[0][0])
+    return int(execute(cur, sql, p.values)[0][0])
 
 
 def _totals(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> list[ReportRow]:
     nd = len(query.dimensions)
     by_range = nd > 0 and query.dimensions[0] == "dateRange"
     dims: tuple[str, ...] = ("dateRange",) if by_range else ()
-    p = _Params()
+    p = Params()
     sql = f"""{_source(query, dims, p)}
 SELECT {"d0, " if by_range else ""}{_metric_cols(query)} FROM per_session
 GROUP BY {"d0" if by_range else "()"} ORDER BY {"d0" if by_range else "1"}"""
-    rows = _execute(cur, sql, p.values)
+    rows = execute(cur, sql, p.values)
     if not by_range:
-        return [ReportRow(("RESERVED_TOTAL",) * nd, _values(query, tuple(r))) for r in rows]
-    found = {r[0]: _values(query, tuple(r[1:])) for r in rows}
-    zeros = _values(query, (0,) * len(query.metrics))
+        return [ReportRow(("RESERVED_TOTAL",) * nd, metric_values(query, tuple(r))) for r in rows]
+    found = {r[0]: metric_values(query, tuple(r[1:])) for r in rows}
+    zeros = metric_values(query, (0,) * len(query.metrics))
     # one totals row per date range, in request order, zeros where a range has no data
     return [
         ReportRow((r.name, *(["RESERVED_TOTAL"] * (nd - 1))), found.get(r.name, zeros))
@@ -296,7 +305,7 @@ GROUP BY {"d0" if by_range else "()"} ORDER BY {"d0" if by_range else "1"}"""
     ]
 
 
-def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def execute(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     try:
         return cur.execute(sql, params).fetchall()
     except duckdb.InvalidInputException as exc:

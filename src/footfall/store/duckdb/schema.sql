@@ -5,14 +5,25 @@ CREATE TABLE IF NOT EXISTS meta (
     value VARCHAR NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS properties (
-    property_id VARCHAR PRIMARY KEY,
-    name VARCHAR NOT NULL,
-    measurement_id VARCHAR NOT NULL UNIQUE,
-    time_zone VARCHAR NOT NULL,
-    currency VARCHAR NOT NULL,
-    key_events VARCHAR[] NOT NULL,
-    created_at BIGINT NOT NULL
+-- accounts, properties, streams, API secrets and API keys, one msgpack document each;
+-- lookup is the second unique key (measurement id, key or secret prefix) or empty
+CREATE TABLE IF NOT EXISTS tenancy (
+    kind VARCHAR NOT NULL,
+    id VARCHAR NOT NULL,
+    lookup VARCHAR NOT NULL,
+    account_id VARCHAR NOT NULL,
+    property_id VARCHAR NOT NULL,
+    doc BLOB NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+
+-- usage per property per hour: requests, bytes, events accepted, rejected (by reason), ...
+CREATE TABLE IF NOT EXISTS usage (
+    property_id VARCHAR NOT NULL,
+    hour BIGINT NOT NULL,
+    metric VARCHAR NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (property_id, hour, metric)
 );
 
 -- every decoded event as received (bots included), so history can be re-processed;
@@ -68,6 +79,7 @@ CREATE TABLE IF NOT EXISTS events (
     is_key_event BOOLEAN NOT NULL,
     value DOUBLE,
     currency VARCHAR NOT NULL,
+    flags VARCHAR NOT NULL,
     params MAP(VARCHAR, VARCHAR) NOT NULL,
     PRIMARY KEY (property_id, event_id)
 );

@@ -1,4 +1,4 @@
-"""Errors in Google's JSON shape: ``{"error": {"code", "message", "status"}}``."""
+"""Errors answered to clients, in Google's JSON shape: ``{"error": {"code", "message", "status"}}``."""
 
 from __future__ import annotations
 

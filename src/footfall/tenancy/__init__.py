@@ -1,0 +1,1 @@
+"""Tenancy: accounts own properties; properties have data streams; keys and secrets get in."""

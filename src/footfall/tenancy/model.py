@@ -1,0 +1,196 @@
+"""The tenancy records, kept by the store's :class:`~footfall.store.TenancyStore` port.
+
+- an **account** (a merchant) owns properties and API keys;
+- a **property** (a site or app) has a time zone, currency, allowed hostnames, retention and
+  key events, and one or more **streams**;
+- a **stream** has a public measurement id (``G-…``, for browsers) and server-side **API
+  secrets** (for the Measurement Protocol and server SDKs);
+- an **API key** has scopes (read, write, admin) and is bound to one account and to some or all
+  of its properties; an operator key (no account) administers the whole server.
+
+Secrets and keys are stored only as SHA-256 hashes with a short visible prefix.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+import msgspec
+
+DEFAULT_KEY_EVENTS = ("purchase", "sign_up", "generate_lead")
+
+
+class Scope(enum.StrEnum):
+    READ = "read"  # reports
+    WRITE = "write"  # ingestion on the key's behalf: history (backfill), server-side events
+    ADMIN = "admin"  # properties, streams, secrets, keys, usage; implies read and write
+
+
+class HostnamePolicy(enum.StrEnum):
+    REJECT = "reject"  # browser events from other hostnames are refused
+    FLAG = "flag"  # accepted, counted as flagged, stored with a flag
+
+
+class _Record(msgspec.Struct, kw_only=True, frozen=True, tag_field="kind"):
+    KIND: ClassVar[str]
+    created_at: int = 0  # microseconds since the epoch
+
+    @property
+    def record_id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def lookup(self) -> str:
+        """A second unique key (measurement id, key prefix), or empty."""
+        return ""
+
+    @property
+    def owner_account(self) -> str:
+        return ""
+
+    @property
+    def owner_property(self) -> str:
+        return ""
+
+
+class Account(_Record, frozen=True, tag="account"):
+    KIND: ClassVar[str] = "account"
+    account_id: str
+    name: str
+    disabled: bool = False
+
+    @property
+    def record_id(self) -> str:
+        return self.account_id
+
+    @property
+    def owner_account(self) -> str:
+        return self.account_id
+
+
+class Property(_Record, frozen=True, tag="property"):
+    KIND: ClassVar[str] = "property"
+    property_id: str
+    account_id: str
+    name: str
+    time_zone: str = "UTC"
+    currency: str = "USD"
+    key_events: tuple[str, ...] = DEFAULT_KEY_EVENTS
+    # browsers may send from these hostnames (and their subdomains); empty means any
+    allowed_hostnames: tuple[str, ...] = ()
+    hostname_policy: HostnamePolicy = HostnamePolicy.REJECT
+    retention_days: int = 0  # 0 keeps events for ever
+    deleted: bool = False
+
+    @property
+    def record_id(self) -> str:
+        return self.property_id
+
+    @property
+    def owner_account(self) -> str:
+        return self.account_id
+
+    @property
+    def owner_property(self) -> str:
+        return self.property_id
+
+
+class Stream(_Record, frozen=True, tag="stream"):
+    KIND: ClassVar[str] = "stream"
+    stream_id: str
+    property_id: str
+    account_id: str
+    name: str
+    measurement_id: str
+    deleted: bool = False
+
+    @property
+    def record_id(self) -> str:
+        return self.stream_id
+
+    @property
+    def lookup(self) -> str:
+        return self.measurement_id
+
+    @property
+    def owner_account(self) -> str:
+        return self.account_id
+
+    @property
+    def owner_property(self) -> str:
+        return self.property_id
+
+
+class ApiSecret(_Record, frozen=True, tag="secret"):
+    KIND: ClassVar[str] = "secret"
+    secret_id: str
+    stream_id: str
+    property_id: str
+    account_id: str
+    name: str
+    prefix: str
+    hash: str
+    revoked_at: int | None = None
+
+    @property
+    def record_id(self) -> str:
+        return self.secret_id
+
+    @property
+    def lookup(self) -> str:
+        return self.prefix
+
+    @property
+    def owner_account(self) -> str:
+        return self.account_id
+
+    @property
+    def owner_property(self) -> str:
+        return self.property_id
+
+
+class ApiKey(_Record, frozen=True, tag="key"):
+    KIND: ClassVar[str] = "key"
+    key_id: str
+    account_id: str | None  # None: an operator key for the whole server
+    name: str
+    prefix: str
+    hash: str
+    scopes: tuple[Scope, ...]
+    property_ids: tuple[str, ...] = ()  # empty: every property of the account
+    expires_at: int | None = None
+    revoked_at: int | None = None
+
+    @property
+    def record_id(self) -> str:
+        return self.key_id
+
+    @property
+    def lookup(self) -> str:
+        return self.prefix
+
+    @property
+    def owner_account(self) -> str:
+        return self.account_id or ""
+
+    @property
+    def is_operator(self) -> bool:
+        return self.account_id is None
+
+    def usable(self, now_us: int) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now_us < self.expires_at)
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes or Scope.ADMIN in self.scopes
+
+    def covers(self, prop: Property) -> bool:
+        """May this key act on ``prop`` at all (before scopes)?"""
+        if self.is_operator:
+            return True
+        if prop.account_id != self.account_id:
+            return False
+        return not self.property_ids or prop.property_id in self.property_ids
+
+
+Record = Account | Property | Stream | ApiSecret | ApiKey
