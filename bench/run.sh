@@ -18,7 +18,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 SAMPLES=${BENCH_SAMPLES:-30}
 CATCHUP_TIMEOUT=${BENCH_CATCHUP_TIMEOUT:-60}  # seconds after wrk ends
-TOKEN="ff_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"  # 41 characters
+TOKEN="ffk_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"  # the operator key, 42 characters
 TIMESTAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS="$ROOT/bench/results"
 
@@ -97,7 +97,8 @@ trap 'exit 143' TERM
 PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
 log "starting footfall serve on $URL (data in $WORK/data)"
-FOOTFALL_ADMIN_TOKEN="$TOKEN" FOOTFALL_TRUST_FORWARDED_FOR=true FOOTFALL_LOG_LEVEL=warning \
+FOOTFALL_ADMIN_KEY="$TOKEN" FOOTFALL_TRUST_FORWARDED_FOR=true FOOTFALL_LOG_LEVEL=warning \
+  FOOTFALL_RATE_LIMIT_PER_PROPERTY=0 FOOTFALL_RATE_LIMIT_PER_KEY=0 \
   "$BIN/footfall" serve --host 127.0.0.1 --port "$PORT" --data-dir "$WORK/data" \
   >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -111,7 +112,7 @@ done
 
 read -r PROPERTY_ID MEASUREMENT_ID < <(
   curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/admin/properties" \
-    | "$BIN/python" -c 'import json, sys; p = json.load(sys.stdin)["properties"][0]; print(p["property_id"], p["measurement_id"])'
+    | "$BIN/python" -c 'import json, sys; p = json.load(sys.stdin)["properties"][0]; print(p["property_id"], p["streams"][0]["measurement_id"])'
 ) || die "could not list properties"
 [ -n "${MEASUREMENT_ID:-}" ] || die "no property found"
 log "property $PROPERTY_ID, measurement id $MEASUREMENT_ID"

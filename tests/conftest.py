@@ -15,10 +15,10 @@ import httpx
 import msgspec
 import pytest
 
-from footfall.tenancy.model import Property
 from footfall.schema.events import RawEvent
 from footfall.serve import Runtime, create_app
 from footfall.settings import Settings, load_settings
+from footfall.tenancy.model import Property
 
 ADMIN_KEY = "ffk_test-operator-key-for-the-suite-0123456789"
 CHROME = (

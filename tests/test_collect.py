@@ -250,7 +250,12 @@ def test_client_address_from_the_socket_unless_forwarded_headers_are_trusted(
 
 
 def test_server_side_senders_pass_the_visitors_agent_and_address(app: App) -> None:
-    body = {"client_id": "s", "user_agent": IPHONE, "ip_override": "86.128.0.7", "events": [page_view()]}
+    body = {
+        "client_id": "s",
+        "user_agent": IPHONE,
+        "ip_override": "86.128.0.7",
+        "events": [page_view()],
+    }
     server = {"user-agent": "python-httpx/0.28"}  # the sending server, not the visitor
     browser = app.collect(body, headers=server)
     assert browser.status_code == 400  # only server-side senders may speak for a visitor
@@ -261,5 +266,7 @@ def test_server_side_senders_pass_the_visitors_agent_and_address(app: App) -> No
     assert _countries(app) == {("GB", "Safari"): ["1"]}
     bad = app.http.post(url, json={**body, "ip_override": "not-an-ip"}, headers=server)
     assert bad.status_code == 400 and "ip_override" in bad.json()["error"]["message"]
-    wrong = app.http.post(url.replace(app.stream_secret, "ffs_wrong-secret-value"), json=body, headers=server)
+    wrong = app.http.post(
+        url.replace(app.stream_secret, "ffs_wrong-secret-value"), json=body, headers=server
+    )
     assert wrong.status_code == 401 and "ffs_wrong" not in wrong.text

@@ -17,10 +17,10 @@ from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
-from footfall.tenancy.model import Property
 from footfall.schema.events import RawEvent
 from footfall.serve import Runtime
 from footfall.store.duckdb import DuckDBStore
+from footfall.tenancy.model import Property
 
 PROPERTY = Property(property_id="100000001", account_id="acc_test", name="t", time_zone="UTC")
 MIN = 60_000_000

@@ -80,7 +80,9 @@ def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
             assert snapshot(app, start, end) == before
         refused: Any = app.http.post(url, headers={"authorization": "Bearer nope"})
         assert refused.status_code == 401
-        unknown = app.http.post(f"/v1/admin/properties/{app.property.property_id}:explode", headers=auth)
+        unknown = app.http.post(
+            f"/v1/admin/properties/{app.property.property_id}:explode", headers=auth
+        )
         assert unknown.status_code in (404, 405)
     finally:
         runtime.stop()

@@ -20,8 +20,8 @@ from footfall.process.sessions import sessionize
 from footfall.process.sources import SourceCatalog
 from footfall.process.traffic import make_put_traffic_source
 from footfall.process.useragent import put_user_agent
-from footfall.tenancy.model import Property
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
+from footfall.tenancy.model import Property
 
 PROP = Property(property_id="100000001", account_id="acc_test", name="t", time_zone="Europe/Paris")
 
