@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from conftest import ADMIN_KEY, CHROME, App, make_settings
 from footfall.errors import ApiError
 from footfall.serve import Runtime
+from footfall.simulate.model import simulate
+from footfall.simulate.send import body_for, requests_for
 from footfall.store.duckdb import DuckDBStore
 from footfall.tenancy.model import ApiKey, Scope
 from footfall.tenancy.service import Tenancy, hostname_allowed
@@ -359,3 +362,33 @@ def test_realtime_report(app: App) -> None:
         headers={"authorization": f"Bearer {ADMIN_KEY}"},
     )
     assert bad.status_code == 400 and "metrics[0]" in bad.json()["error"]["message"]
+
+
+def test_usage_adds_up_after_a_simulated_load(app: App) -> None:
+    """Two properties, each sent a simulation with some broken events mixed in."""
+    t = app.runtime.tenancy
+    second = t.create_property(app.first.account.account_id, "second")
+    second_mid = t.create_stream(second.property_id, "Web").measurement_id
+    targets = [(app.property.property_id, app.mid), (second.property_id, second_mid)]
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}  # a write key: history and visitor addresses
+    for seed, (pid, mid) in enumerate(targets):
+        sim = simulate(
+            seed=seed, time_zone="UTC", visitors_per_day=15, days=2, now_us=time.time_ns() // 1000
+        )
+        sent = 0
+        answered = [0, 0]
+        for i, (headers, part) in enumerate(requests_for(sim.events)):
+            body = json.loads(body_for(part))
+            if i % 5 == 0 and len(body["events"]) < 25:
+                body["events"].append({"name": "ga_reserved"})  # rejected: a reserved name
+            sent += len(body["events"])
+            r = app.http.post(
+                f"/v1/collect?measurement_id={mid}", json=body, headers={**headers, **auth}
+            )
+            answered[0] += r.json()["accepted"]
+            answered[1] += r.json()["rejected"]
+        usage = app.http.get(f"/v1/admin/properties/{pid}/usage", headers=auth).json()["totals"]
+        rejected = sum(v for k, v in usage.items() if k.startswith("events_rejected:"))
+        assert usage["events_accepted"] + rejected == sent
+        assert (usage["events_accepted"], rejected) == tuple(answered)
+        assert usage["events_rejected:reserved_event_name"] == rejected > 0

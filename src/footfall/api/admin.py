@@ -1,6 +1,7 @@
 """The admin API: accounts, properties, streams, API secrets, API keys, usage, re-processing.
 
-Every route needs a key with the admin scope; what it may touch is checked per object: an
+Every route but the property listing (any key: it lists what the key covers, for dashboards)
+needs a key with the admin scope; what it may touch is checked per object: an
 account's key sees only its account (and, if bound, only its properties), an operator key sees
 everything. Anything the key may not see answers 404, exactly as if it did not exist. Keys and
 secrets are shown in clear once, in the response that creates them; listings show the prefix.
@@ -141,7 +142,7 @@ class AdminApi:
             (acc, "GET", a, self.list_accounts, "listAccounts"),
             (acc, "POST", op, self.create_account, "createAccount"),
             (acc + "/{account_id}", "PATCH", op, self.update_account, "updateAccount"),
-            (prop, "GET", a, self.list_properties, "listProperties"),
+            (prop, "GET", Access.KEY, self.list_properties, "listProperties"),
             (prop, "POST", a, self.create_property, "createProperty"),
             (prop + "/{property_id}", "GET", a, self.get_property, "getProperty"),
             (prop + "/{property_id}", "PATCH", a, self.update_property, "updateProperty"),

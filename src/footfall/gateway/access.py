@@ -31,6 +31,7 @@ class Access(enum.StrEnum):
     PUBLIC = "public"  # liveness, readiness, the dashboard's static files
     INGEST = "ingest"  # the collector: measurement id; API secret or write key for more
     READ = "read"  # reports on the {property_id} in the path: a key with read scope
+    KEY = "key"  # any valid key; the handler shows only what that key covers
     ADMIN = "admin"  # tenancy administration: a key with admin scope, checked per object
     OPERATOR = "operator"  # the whole server: an operator key with admin scope
 
@@ -165,6 +166,8 @@ class Gateway:
             self.authorize(key, prop, Scope.READ)
             self.charge(prop.property_id)
             state.property = prop
+        elif access is Access.KEY:
+            return
         elif access is Access.ADMIN:
             if not key.allows(Scope.ADMIN):
                 raise ApiError(403, "this API key lacks the admin scope")

@@ -1,7 +1,7 @@
 /*
  * footfall dashboard: one page, no build step, no libraries, no network beyond this server.
  *
- * Asks for the admin token (kept in localStorage), then shows KPI cards, a daily chart and
+ * Asks for an API key with the read scope (kept in localStorage), then shows KPI cards, a daily chart and
  * top-10 tables for one property and date range, all from GA4-shaped runReport calls.
  * Clicking a table row adds an EXACT filter on that dimension to every report. Refreshes every
  * 30 s while the tab is visible. Data reaches the DOM only as text (textContent / text nodes).
