@@ -392,3 +392,62 @@ def test_usage_adds_up_after_a_simulated_load(app: App) -> None:
         assert usage["events_accepted"] + rejected == sent
         assert (usage["events_accepted"], rejected) == tuple(answered)
         assert usage["events_rejected:reserved_event_name"] == rejected > 0
+
+
+def test_wildcard_rules_allow_only_subdomains() -> None:
+    assert hostname_allowed("shop.example.com", ("*.example.com",))
+    assert not hostname_allowed("example.com", ("*.example.com",))
+    assert hostname_allowed("example.com", ("example.com",))
+
+
+def test_expiry_can_only_move_into_the_future(tenancy: tuple[Tenancy, Clock, DuckDBStore]) -> None:
+    t, clock, _store = tenancy
+    key = t.create_key(None, "ops", ["read"])
+    with pytest.raises(ApiError, match="future"):
+        t.update_key(key.record.record_id, expires_at=clock.now - 1)
+    t.update_key(key.record.record_id, expires_at=clock.now + DAY_US)
+    assert t.authenticate(key.value) is not None
+
+
+def test_browsers_are_not_refused_for_others_failed_logins(limited: App) -> None:
+    app = limited
+    body = {
+        "dateRanges": [{"startDate": "today", "endDate": "today"}],
+        "metrics": [{"name": "eventCount"}],
+    }
+    for i in range(5):
+        app.report(body, token=f"ffk_guess-{i}")
+    assert (
+        app.report(body, token=ADMIN_KEY).status_code == 429
+    )  # credentials from this address wait
+    assert (
+        app.collect({"client_id": "1", "events": [_event()]}).status_code == 200
+    )  # page views do not
+
+
+def test_realtime_minutes_ago_counts_from_now(app: App) -> None:
+    app.collect(
+        {
+            "client_id": "rt",
+            "events": [_event("/x", timestamp_micros=time.time_ns() // 1000 - 150_000_000)],
+        }
+    )
+    app.process()
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+    url = f"/v1beta/properties/{app.property.property_id}:runRealtimeReport"
+    r = app.http.post(
+        url,
+        json={
+            "dimensions": [{"name": "minutesAgo"}],
+            "metrics": [{"name": "eventCount"}],
+            "minuteRanges": [{"startMinutesAgo": 5, "endMinutesAgo": 1}],
+        },
+        headers=auth,
+    )
+    assert [row["dimensionValues"][0]["value"] for row in r.json()["rows"]] == ["02"]
+    minmax = app.http.post(
+        url,
+        json={"metrics": [{"name": "eventCount"}], "metricAggregations": ["MAXIMUM"]},
+        headers=auth,
+    )
+    assert minmax.status_code == 400

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _server_flags(offline)
     offline.add_argument("--name", default="operator (recovered)")
+    offline.add_argument(
+        "--revoke-others",
+        dest="revoke_others",
+        action="store_true",
+        help="revoke every other operator key (one may have been lost)",
+    )
     return parser
 
 
@@ -74,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run(args, client_settings(args.url, args.key))
         if args.command == "operator-key":
-            return _operator_key(_settings(args), args.name)
+            return _operator_key(_settings(args), args.name, revoke_others=args.revoke_others)
         from footfall.admin_cli import RESOURCES
         from footfall.admin_cli import run as run_admin
 
@@ -87,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-def _operator_key(settings: Settings, name: str) -> int:
+def _operator_key(settings: Settings, name: str, *, revoke_others: bool = False) -> int:
     from footfall.store import open_store
     from footfall.tenancy.service import Tenancy
 
@@ -100,9 +106,20 @@ def _operator_key(settings: Settings, name: str) -> int:
         )
         return 1
     try:
-        created = Tenancy(store).create_key(None, name, ["admin"])
+        tenancy = Tenancy(store)
+        created = tenancy.create_key(None, name, ["admin"])
+        revoked = [
+            tenancy.revoke_key(k.key_id).key_id
+            for k in tenancy.api_keys()
+            if revoke_others
+            and k.is_operator
+            and k.revoked_at is None
+            and k.key_id != created.record.record_id
+        ]
     finally:
         store.close()
+    for key_id in revoked:
+        print(f"revoked operator key {key_id}")
     print(f"operator key {created.record.record_id} (shown once, stored hashed): {created.value}")
     return 0
 

@@ -390,7 +390,7 @@ class AdminApi:
 
     async def list_keys(self, request: Request) -> Response:
         caller = self._caller(request)
-        keys = self.tenancy.keys(None if caller.is_operator else caller.account_id)
+        keys = self.tenancy.api_keys(None if caller.is_operator else caller.account_id)
         if caller.is_operator and (wanted := request.query_params.get("account_id")):
             keys = [k for k in keys if k.account_id == wanted]
         return json_response({"keys": [public(k) for k in keys if self._may_manage(caller, k)]})

@@ -96,7 +96,6 @@ class Collector:
             return self._preflight(request)
         prop: Property | None = None
         try:
-            self.gateway.check_auth_failures(request)
             mid = request.query_params.get("measurement_id", "")[:64]
             found = self.gateway.tenancy.by_measurement_id(mid) if mid else None
             prop = found[1] if found else None
@@ -154,13 +153,19 @@ class Collector:
         gw.metrics.bytes_in.inc(len(body))
         server_side = backfill = False
         api_secret = request.query_params.get("api_secret")
+        if api_secret is not None or request.headers.get("authorization"):
+            # only requests that present a credential meet the failed-authentication limit, so
+            # browsers behind an address others abuse still get their page views in
+            gw.check_auth_failures(request)
         if api_secret is not None:
             if gw.tenancy.verify_secret(stream, api_secret) is None:
                 raise gw.auth_failed(request, "the api_secret is not valid for this stream")
             server_side = True
         key = gw.authenticate(request, required=False)
         if key is not None:
-            gw.authorize(key, prop, Scope.WRITE)
+            if not (key.covers(prop) and key.allows(Scope.WRITE)):
+                # the same answer whether or not the key could see the property
+                raise ApiError(403, "this API key may not send events to this stream")
             server_side = backfill = True
         stamp = Stamp(
             property_id=prop.property_id,

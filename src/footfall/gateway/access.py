@@ -85,11 +85,11 @@ class Gateway:
         return ApiError(401, message)
 
     def authenticate(self, request: Request, *, required: bool = True) -> ApiKey | None:
-        self.check_auth_failures(request)
         token = bearer(request.headers.get("authorization"), request.headers.get("x-goog-api-key"))
+        if token is None and not required:
+            return None
+        self.check_auth_failures(request)
         if token is None:
-            if not required:
-                return None
             raise self.auth_failed(
                 request, "an API key is required (Authorization: Bearer <key> or x-goog-api-key)"
             )

@@ -20,7 +20,9 @@ class Metrics:
             registry=r,
         )
         self.bytes_in = Counter(
-            "footfall_ingest_bytes", "Request body bytes received by the collector", registry=r
+            "footfall_ingest_bytes",
+            "Collector request body bytes (after decompression)",
+            registry=r,
         )
         self.accepted = Counter(
             "footfall_events_accepted", "Events accepted by the collector", registry=r

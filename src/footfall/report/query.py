@@ -74,8 +74,10 @@ class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
     offset: int
     aggregations: frozenset[str]
-    # realtime reports: a time window (µs since the epoch) instead of date ranges
+    # realtime reports: a time window (µs since the epoch) instead of date ranges, and the
+    # moment minutesAgo counts from
     window: tuple[int, int] | None = None
+    now_us: int = 0
 
 
 MetricValue = int | float

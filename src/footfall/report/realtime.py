@@ -74,6 +74,9 @@ def build_realtime_query(
         )
     if not 0 <= req.limit <= MAX_LIMIT:
         raise ApiError(400, f"limit: must be between 0 and {MAX_LIMIT}")
+    aggregations = build_aggregations(req.metric_aggregations)
+    if aggregations - {"TOTAL"}:
+        raise ApiError(400, "metricAggregations: realtime reports support TOTAL only")
     counter = [0]
     flt = (
         build_filter(req.dimension_filter, "dimensionFilter", counter, lambda n: n in DIMENSIONS)
@@ -92,6 +95,7 @@ def build_realtime_query(
         order_bys=build_order_bys(req.order_bys, dims, metrics),
         limit=req.limit or DEFAULT_LIMIT,
         offset=0,
-        aggregations=build_aggregations(req.metric_aggregations),
+        aggregations=aggregations,
         window=(start, end),
+        now_us=now_us,
     )

@@ -109,7 +109,7 @@ class UsageStore(Protocol):
 
 
 class MetaStore(Protocol):
-    """Small key-value facts: the admin token's hash, the daily cookieless salts."""
+    """Small key-value facts, such as the daily cookieless salts."""
 
     def get_meta(self, key: str) -> str | None: ...
 
@@ -125,7 +125,8 @@ class ReportStore(Protocol):
 
 
 class Retention(Protocol):
-    """Forgetting on schedule: client addresses and cookieless salts past the raw window."""
+    """Forgetting on schedule: client addresses and cookieless salts past the raw window, and
+    events past a property's retention."""
 
     def scrub_raw_ips(self, received_before_us: int) -> None: ...
 

@@ -74,7 +74,7 @@ def _hostnames(values: Iterable[str]) -> tuple[str, ...]:
         host = value.strip().lower().rstrip(".")
         if not HOSTNAME_RE.fullmatch(host) or len(host) > 253:
             raise _bad(
-                f"allowed_hostnames: {value[:80]!r} is not a hostname (a leading *. allows subdomains)"
+                f"allowed_hostnames: {value[:80]!r} is not a hostname (a leading *. allows only subdomains)"
             )
         out.append(host)
     if len(out) > MAX_HOSTNAMES:
@@ -103,13 +103,16 @@ def _scopes(values: Iterable[str]) -> tuple[Scope, ...]:
 
 
 def hostname_allowed(host: str, allowed: tuple[str, ...]) -> bool:
-    """``example.com`` allows itself and ``www.example.com``; ``*.example.com`` any subdomain."""
+    """``example.com`` allows itself and every subdomain; ``*.example.com`` only subdomains.
+    No rules at all allow any host."""
     if not allowed:
         return True
     host = host.lower().rstrip(".")
     for rule in allowed:
-        base = rule.removeprefix("*.")
-        if host == base or host.endswith("." + base):
+        if rule.startswith("*."):
+            if host.endswith(rule[1:]):
+                return True
+        elif host == rule or host.endswith("." + rule):
             return True
     return False
 
@@ -262,7 +265,8 @@ class Tenancy:
         return prop
 
     def delete_property(self, property_id: str) -> Property:
-        """Stop collecting and reporting; the data stays until deleted by retention."""
+        """Stop collecting and reporting. The stored events stay (a deleted property has no
+        retention run); re-creating access means an operator restores the record."""
         prop = self.property(property_id)
         if prop is None:
             raise ApiError(404, f"property {property_id[:30]} does not exist")
@@ -413,7 +417,7 @@ class Tenancy:
             raise ApiError(404, f"key {key_id[:40]} does not exist")
         return found
 
-    def keys(self, account_id: str | None = None) -> list[ApiKey]:
+    def api_keys(self, account_id: str | None = None) -> list[ApiKey]:
         return self.store.records(ApiKey, account_id=account_id)
 
     def update_key(
@@ -431,6 +435,8 @@ class Tenancy:
         if scopes is not None:
             changes["scopes"] = _scopes(scopes)
         if expires_at is not None:
+            if expires_at <= self.now():
+                raise _bad("expires_at must be in the future (revoke the key to stop it now)")
             changes["expires_at"] = expires_at
         key = msgspec.structs.replace(key, **changes)
         self._put(key)

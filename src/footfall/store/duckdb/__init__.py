@@ -381,7 +381,8 @@ class DuckDBStore:
             "sessions",
             "visitors",
             "dead_letters",
-            "properties",
+            "tenancy",
+            "usage",
         ):
             raise ValueError(f"unknown table {table!r}")
         with self._reader() as cur:

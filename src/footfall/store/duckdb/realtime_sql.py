@@ -46,12 +46,12 @@ def run_realtime(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> ReportRe
             f"ORDER BY {order_sql(query)} LIMIT {p.add(query.limit)}"
         )
 
-    p = Params(now_us=end)
+    p = Params(now_us=query.now_us or end)
     rows = execute(cur, select(query.dimensions, p, page=True), p.values)
     result = [ReportRow(tuple(r[:nd]), metric_values(query, r[nd : nd + nm])) for r in rows]
     totals: list[ReportRow] = []
     if "TOTAL" in query.aggregations:
-        tp = Params(now_us=end)
+        tp = Params(now_us=query.now_us or end)
         (total,) = execute(cur, select((), tp, page=False), tp.values)
         totals = [ReportRow(("RESERVED_TOTAL",) * nd, metric_values(query, tuple(total)))]
     return ReportResult(rows=result, row_count=int(rows[0][nd + nm]) if rows else 0, totals=totals)
