@@ -27,14 +27,17 @@ class Buckets:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated)
         self._lock = threading.Lock()
 
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, updated = self._buckets.get(key, (self.limit.burst, now))
+        return min(self.limit.burst, tokens + (now - updated) * self.limit.rate)
+
     def take(self, key: str, cost: float = 1.0) -> float:
         """0 if allowed, else the seconds until ``cost`` tokens are there."""
         if self.limit.rate <= 0:
             return 0.0
         now = self.clock()
         with self._lock:
-            tokens, updated = self._buckets.get(key, (self.limit.burst, now))
-            tokens = min(self.limit.burst, tokens + (now - updated) * self.limit.rate)
+            tokens = self._tokens(key, now)
             if tokens >= cost:
                 self._buckets[key] = (tokens - cost, now)
                 return 0.0
@@ -47,10 +50,8 @@ class Buckets:
         """Like take, without taking: seconds until one token (0 when one is there)."""
         if self.limit.rate <= 0:
             return 0.0
-        now = self.clock()
         with self._lock:
-            tokens, updated = self._buckets.get(key, (self.limit.burst, now))
-        tokens = min(self.limit.burst, tokens + (now - updated) * self.limit.rate)
+            tokens = self._tokens(key, self.clock())
         return 0.0 if tokens >= 1 else (1 - tokens) / self.limit.rate
 
     def _forget_full(self, now: float) -> None:

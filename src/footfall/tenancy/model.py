@@ -34,43 +34,38 @@ class HostnamePolicy(enum.StrEnum):
 
 class _Record(msgspec.Struct, kw_only=True, frozen=True, tag_field="kind"):
     KIND: ClassVar[str]
+    ID_FIELD: ClassVar[str]
+    LOOKUP_FIELD: ClassVar[str] = ""  # a second unique key (measurement id, prefix)
     created_at: int = 0  # microseconds since the epoch
 
     @property
     def record_id(self) -> str:
-        raise NotImplementedError
+        return str(getattr(self, self.ID_FIELD))
 
     @property
     def lookup(self) -> str:
-        """A second unique key (measurement id, key prefix), or empty."""
-        return ""
+        return str(getattr(self, self.LOOKUP_FIELD)) if self.LOOKUP_FIELD else ""
 
     @property
     def owner_account(self) -> str:
-        return ""
+        return getattr(self, "account_id", None) or ""
 
     @property
     def owner_property(self) -> str:
-        return ""
+        return getattr(self, "property_id", None) or ""
 
 
 class Account(_Record, frozen=True, tag="account"):
     KIND: ClassVar[str] = "account"
+    ID_FIELD: ClassVar[str] = "account_id"
     account_id: str
     name: str
     disabled: bool = False
 
-    @property
-    def record_id(self) -> str:
-        return self.account_id
-
-    @property
-    def owner_account(self) -> str:
-        return self.account_id
-
 
 class Property(_Record, frozen=True, tag="property"):
     KIND: ClassVar[str] = "property"
+    ID_FIELD: ClassVar[str] = "property_id"
     property_id: str
     account_id: str
     name: str
@@ -83,21 +78,11 @@ class Property(_Record, frozen=True, tag="property"):
     retention_days: int = 0  # 0 keeps events for ever
     deleted: bool = False
 
-    @property
-    def record_id(self) -> str:
-        return self.property_id
-
-    @property
-    def owner_account(self) -> str:
-        return self.account_id
-
-    @property
-    def owner_property(self) -> str:
-        return self.property_id
-
 
 class Stream(_Record, frozen=True, tag="stream"):
     KIND: ClassVar[str] = "stream"
+    ID_FIELD: ClassVar[str] = "stream_id"
+    LOOKUP_FIELD: ClassVar[str] = "measurement_id"
     stream_id: str
     property_id: str
     account_id: str
@@ -105,25 +90,11 @@ class Stream(_Record, frozen=True, tag="stream"):
     measurement_id: str
     deleted: bool = False
 
-    @property
-    def record_id(self) -> str:
-        return self.stream_id
-
-    @property
-    def lookup(self) -> str:
-        return self.measurement_id
-
-    @property
-    def owner_account(self) -> str:
-        return self.account_id
-
-    @property
-    def owner_property(self) -> str:
-        return self.property_id
-
 
 class ApiSecret(_Record, frozen=True, tag="secret"):
     KIND: ClassVar[str] = "secret"
+    ID_FIELD: ClassVar[str] = "secret_id"
+    LOOKUP_FIELD: ClassVar[str] = "prefix"
     secret_id: str
     stream_id: str
     property_id: str
@@ -133,25 +104,11 @@ class ApiSecret(_Record, frozen=True, tag="secret"):
     hash: str
     revoked_at: int | None = None
 
-    @property
-    def record_id(self) -> str:
-        return self.secret_id
-
-    @property
-    def lookup(self) -> str:
-        return self.prefix
-
-    @property
-    def owner_account(self) -> str:
-        return self.account_id
-
-    @property
-    def owner_property(self) -> str:
-        return self.property_id
-
 
 class ApiKey(_Record, frozen=True, tag="key"):
     KIND: ClassVar[str] = "key"
+    ID_FIELD: ClassVar[str] = "key_id"
+    LOOKUP_FIELD: ClassVar[str] = "prefix"
     key_id: str
     account_id: str | None  # None: an operator key for the whole server
     name: str
@@ -161,18 +118,6 @@ class ApiKey(_Record, frozen=True, tag="key"):
     property_ids: tuple[str, ...] = ()  # empty: every property of the account
     expires_at: int | None = None
     revoked_at: int | None = None
-
-    @property
-    def record_id(self) -> str:
-        return self.key_id
-
-    @property
-    def lookup(self) -> str:
-        return self.prefix
-
-    @property
-    def owner_account(self) -> str:
-        return self.account_id or ""
 
     @property
     def is_operator(self) -> bool:
