@@ -21,8 +21,9 @@ import msgspec
 ENV_PREFIX = "FOOTFALL_"
 # read by command-line clients (admin commands, simulate), not by the server
 CLIENT_ENV = {"FOOTFALL_CONFIG", "FOOTFALL_URL", "FOOTFALL_KEY"}
-# adapters that exist; kafka:// and cassandra:// arrive with the cluster shape
-QUEUE_SCHEMES = ("local", "memory")
+CLUSTER_ENV_PREFIX = "FOOTFALL_CLUSTER_"  # deploy/cluster.sh's knobs
+# adapters that exist; cassandra:// arrives with the cluster shape
+QUEUE_SCHEMES = ("local", "memory", "kafka")
 STORE_SCHEMES = ("duckdb", "memory")
 
 
@@ -105,7 +106,11 @@ def client_settings(
 def _env_layer(environ: Mapping[str, str]) -> dict[str, str]:
     layer: dict[str, str] = {}
     for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or key in CLIENT_ENV:
+        if (
+            not key.startswith(ENV_PREFIX)
+            or key in CLIENT_ENV
+            or key.startswith(CLUSTER_ENV_PREFIX)
+        ):
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in _FIELDS:

@@ -1,8 +1,8 @@
 """The queue port: publish durably, consume in batches, commit after the store has them.
 
 Adapters are chosen by URL: ``memory://name`` (tests), ``local:///path/queue.sqlite3``
-(embedded, SQLite in WAL mode with group commit). A Kafka adapter for the cluster shape is
-planned (``kafka://host:port/topic``).
+(embedded, SQLite in WAL mode with group commit), ``kafka://host:port[,host:port]/topic``
+(cluster).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Batch(msgspec.Struct, frozen=True):
     messages: list[bytes]
     first_offset: int
     last_offset: int
+    # partitioned queues: the next offset to commit for each partition the batch read
+    positions: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -60,6 +62,10 @@ def open_publisher(url: str, *, retention_hours: int = 168) -> Publisher:
         from footfall.queue.local import LocalPublisher
 
         return LocalPublisher(local_path(url), retention_hours=retention_hours)
+    if parts.scheme == "kafka":
+        from footfall.queue.kafka import KafkaPublisher
+
+        return KafkaPublisher(*kafka_target(url))
     raise ValueError(f"no queue adapter for {url!r}")
 
 
@@ -70,6 +76,15 @@ def local_path(url: str) -> str:
     if not path:
         raise ValueError(f"queue URL {url!r} names no file")
     return path
+
+
+def kafka_target(url: str) -> tuple[str, str]:
+    """(brokers, topic) of ``kafka://host:port[,host:port]/topic``."""
+    parts = urlsplit(url)
+    topic = parts.path.strip("/")
+    if not parts.netloc or not topic:
+        raise ValueError(f"queue URL {url!r} needs brokers and a topic: kafka://host:9092/topic")
+    return parts.netloc, topic
 
 
 def pending(url: str, group: str) -> int:
@@ -85,6 +100,10 @@ def pending(url: str, group: str) -> int:
         from footfall.queue.local import pending as local_pending
 
         return local_pending(local_path(url), group)
+    if parts.scheme == "kafka":
+        from footfall.queue.kafka import pending as kafka_pending
+
+        return kafka_pending(*kafka_target(url), group)
     raise ValueError(f"no queue adapter for {url!r}")
 
 
@@ -98,4 +117,8 @@ def open_consumer(url: str, group: str) -> Consumer:
         from footfall.queue.local import LocalConsumer
 
         return LocalConsumer(local_path(url), group)
+    if parts.scheme == "kafka":
+        from footfall.queue.kafka import KafkaConsumer
+
+        return KafkaConsumer(*kafka_target(url), group)
     raise ValueError(f"no queue adapter for {url!r}")
