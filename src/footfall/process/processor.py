@@ -18,7 +18,7 @@ from footfall.process.draft import Drop
 from footfall.process.pipeline import Pipeline
 from footfall.process.sessions import SESSION_TIMEOUT_US, sessionize, stream_key
 from footfall.schema.events import DeadLetter, DropReason, EnrichedEvent, RawEvent
-from footfall.store import EventStore, RawRow, SessionProbe, WriteSet
+from footfall.store import EventStore, RawRow, SessionProbe, SessionRef, WriteSet
 from footfall.tenancy.model import Property
 
 PROPERTY_CACHE_S = 5.0
@@ -120,17 +120,31 @@ class Processor:
             span[0] = min(span[0], ev.event_time)
             span[1] = max(span[1], ev.event_time)
         probes = [SessionProbe(k[0], k[1], k[2], lo, hi) for k, (lo, hi) in spans.items()]
-        stored = self.store.session_events(probes, SESSION_TIMEOUT_US)
+        fresh = {(ev.property_id, ev.event_id) for ev in new}
+        # a store without transactions may hold part of a batch that crashed: the new copy wins
+        stored = [
+            ev
+            for ev in self.store.session_events(probes, SESSION_TIMEOUT_US)
+            if (ev.property_id, ev.event_id) not in fresh
+        ]
         before = {(ev.property_id, ev.event_id): ev.session_key for ev in stored}
-        old_sessions = {(ev.property_id, ev.session_key) for ev in stored}
+        old_sessions: dict[tuple[str, str], SessionRef] = {}
+        for ev in stored:
+            ref = old_sessions.get((ev.property_id, ev.session_key))
+            if ref is None or ev.event_time < ref.start_time:
+                old_sessions[(ev.property_id, ev.session_key)] = SessionRef(
+                    ev.property_id, ev.visitor_id, ev.session_key, ev.event_time
+                )
         new_sessions: set[tuple[str, str]] = set()
         for session, _events in sessionize([*stored, *new]):
             writes.sessions.append(session)
             new_sessions.add((session.property_id, session.session_key))
-        for ev in stored:
-            if ev.session_key != before[(ev.property_id, ev.event_id)]:
-                writes.rekeyed.append((ev.property_id, ev.event_id, ev.session_key))
-        writes.stale_sessions = sorted(old_sessions - new_sessions)
+        writes.rekeyed = [
+            ev for ev in stored if ev.session_key != before[(ev.property_id, ev.event_id)]
+        ]
+        writes.stale_sessions = [
+            ref for key, ref in sorted(old_sessions.items()) if key not in new_sessions
+        ]
         first: dict[tuple[str, str], tuple[int, str]] = defaultdict(lambda: (2**63 - 1, ""))
         for ev in new:
             key = (ev.property_id, ev.visitor_id)

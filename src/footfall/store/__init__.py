@@ -44,13 +44,23 @@ class SessionProbe(msgspec.Struct, frozen=True):
     hi: int
 
 
+class SessionRef(msgspec.Struct, frozen=True):
+    """Where a stored session is: enough for any store to delete it."""
+
+    property_id: str
+    visitor_id: str
+    session_key: str
+    start_time: int
+
+
 class WriteSet(msgspec.Struct, kw_only=True):
-    """Everything one processed batch changes, written in one transaction."""
+    """Everything one processed batch changes (one transaction where the store has them;
+    otherwise idempotent writes, replayed whole after a crash)."""
 
     raw: list[RawRow] = []
     events: list[EnrichedEvent] = []
-    rekeyed: list[tuple[str, str, str]] = []  # (property_id, event_id, new session_key)
-    stale_sessions: list[tuple[str, str]] = []  # (property_id, session_key) to delete
+    rekeyed: list[EnrichedEvent] = []  # stored events whose session_key changed (new key set)
+    stale_sessions: list[SessionRef] = []  # stored sessions that no longer exist
     sessions: list[Session] = []
     first_seen: list[tuple[str, str, int, str]] = []  # (property, visitor, event_time, event_id)
     dead_letters: list[DeadLetter] = []

@@ -168,10 +168,14 @@ class DuckDBStore:
             ],
         )
         rekeyed = arrow.rows_table(
-            ["property_id", "event_id", "session_key"], [pa.string()] * 3, writes.rekeyed
+            ["property_id", "event_id", "session_key"],
+            [pa.string()] * 3,
+            [(e.property_id, e.event_id, e.session_key) for e in writes.rekeyed],
         )
         stale = arrow.rows_table(
-            ["property_id", "session_key"], [pa.string()] * 2, writes.stale_sessions
+            ["property_id", "session_key"],
+            [pa.string()] * 2,
+            [(s.property_id, s.session_key) for s in writes.stale_sessions],
         )
         first_seen = arrow.rows_table(
             ["property_id", "visitor_id", "first_time", "first_event_id"],
