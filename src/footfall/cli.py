@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "simulate", help="send realistic synthetic traffic and write the expected reports"
     )
+    for role, text in ROLE_HELP.items():
+        _server_flags(sub.add_parser(role, help=text))
+    migrate = sub.add_parser(
+        "migrate", help="apply the store's schema migrations; create the first operator key"
+    )
+    _server_flags(migrate)
     from footfall.admin_cli import add_arguments as add_admin
     from footfall.simulate.cli import add_arguments as add_simulate
 
@@ -62,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+ROLE_HELP = {
+    "collect": "run the collector role (ingestion to the queue)",
+    "process": "run the processor role (queue to store)",
+    "api": "run the report and admin API role (and the dashboard)",
+}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     flags: dict[str, Any] = {
         k: getattr(args, k, None)
@@ -70,27 +83,31 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(flags, config_file=getattr(args, "config", None))
 
 
+def _run(args: argparse.Namespace) -> int:
+    command = args.command
+    if command in ("serve", *ROLE_HELP):
+        return _serve(_settings(args), None if command == "serve" else frozenset({command}))
+    if command == "migrate":
+        return _migrate(_settings(args))
+    if command == "operator-key":
+        return _operator_key(_settings(args), args.name, revoke_others=args.revoke_others)
+    client = client_settings(args.url, args.key)
+    if command == "simulate":
+        from footfall.simulate.cli import run
+
+        return run(args, client)
+    from footfall.admin_cli import run as run_admin
+
+    return run_admin(args, client.url, client.key)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            return _serve(_settings(args))
-        if args.command == "simulate":
-            from footfall.simulate.cli import run
-
-            return run(args, client_settings(args.url, args.key))
-        if args.command == "operator-key":
-            return _operator_key(_settings(args), args.name, revoke_others=args.revoke_others)
-        from footfall.admin_cli import RESOURCES
-        from footfall.admin_cli import run as run_admin
-
-        if args.command in RESOURCES:
-            client = client_settings(args.url, args.key)
-            return run_admin(args, client.url, client.key)
+        return _run(args)
     except SettingsError as exc:
         print(f"footfall: {exc}", file=sys.stderr)
         return 2
-    return 1
 
 
 def _operator_key(settings: Settings, name: str, *, revoke_others: bool = False) -> int:
@@ -124,15 +141,53 @@ def _operator_key(settings: Settings, name: str, *, revoke_others: bool = False)
     return 0
 
 
-def _serve(settings: Settings) -> int:
+def _migrate(settings: Settings) -> int:
+    from urllib.parse import urlsplit
+
+    from footfall.serve import Runtime
+
+    if urlsplit(settings.store_url).scheme == "cassandra":
+        from footfall.store.cassandra import CassandraStore
+        from footfall.store.cassandra.migrate import migrate
+
+        bare = CassandraStore(
+            settings.store_url, consistency=settings.cassandra_consistency, check_schema=False
+        )
+        try:
+            applied = migrate(bare.session, bare.keyspace, settings.cassandra_replication)
+        finally:
+            bare.close()
+        print(f"schema migrations applied: {applied or 'none (up to date)'}")
+    if urlsplit(settings.queue_url).scheme == "kafka":
+        from footfall.queue import kafka_target
+        from footfall.queue.kafka import ensure_topic
+
+        brokers, topic = kafka_target(settings.queue_url)
+        created = ensure_topic(
+            brokers,
+            topic,
+            partitions=settings.kafka_partitions,
+            replication=settings.kafka_replication_factor,
+            min_insync=settings.kafka_min_insync_replicas,
+        )
+        print(f"Kafka topic {topic}: {'created' if created else 'exists'}")
+    runtime = Runtime(settings, frozenset())  # first start: demo tenant and operator key, once
+    try:
+        _banner(runtime, serving=False)
+    finally:
+        runtime.stop()
+    return 0
+
+
+def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:
     import uvicorn
 
-    from footfall.serve import Runtime, create_app
+    from footfall.serve import ROLES, Runtime, create_app
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, roles or ROLES, first_start=roles is None)
     _banner(runtime)
     config = uvicorn.Config(
         create_app(runtime),
@@ -148,10 +203,14 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _banner(runtime: Any) -> None:
+def _banner(runtime: Any, *, serving: bool = True) -> None:
     s = runtime.settings
     base = f"http://{s.host}:{s.port}"
-    lines = [f"footfall {__version__} serving {base}/  (data in {s.data_path.resolve()})"]
+    roles = ", ".join(sorted(runtime.roles)) if serving else "none (migrate)"
+    lines = [
+        f"footfall {__version__} {'serving ' + base + '/' if serving else 'ready'}  (roles: {roles}; "
+        f"queue {s.queue_url}; store {s.store_url})"
+    ]
     first = runtime.first_start
     if first is None:
         lines.append(

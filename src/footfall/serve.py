@@ -74,20 +74,30 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+ROLES = frozenset({"collect", "process", "api"})
+
+
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    """The roles this process plays (``serve``: all three) over the queue and store in settings."""
+
+    def __init__(
+        self, settings: Settings, roles: frozenset[str] = ROLES, *, first_start: bool = True
+    ) -> None:
         self.settings = settings
+        self.roles = roles
         if (
             urlsplit(settings.queue_url).scheme == "local"
             or urlsplit(settings.store_url).scheme == "duckdb"
         ):
             settings.data_path.mkdir(parents=True, exist_ok=True)
-        self.store: Store = open_store(settings.store_url)
-        self.publisher: Publisher = open_publisher(
-            settings.queue_url, retention_hours=settings.raw_retention_hours
+        self.store: Store = open_store(settings.store_url, settings)
+        self.publisher: Publisher | None = (
+            open_publisher(settings.queue_url, retention_hours=settings.raw_retention_hours)
+            if "collect" in roles
+            else None
         )
         self.tenancy = Tenancy(self.store)
-        self.first_start = self._first_start()
+        self.first_start = self._first_start() if first_start else None
         self.metrics = Metrics()
         self.usage = UsageMeter(self.store)
         self.gateway = Gateway(
@@ -101,12 +111,16 @@ class Runtime:
         self.salts = SaltSource(self.store)
         self.pipeline = build_pipeline(geo=self.geo, salts=self.salts)
         self.processor = Processor(self.store, self.tenancy.property, self.pipeline)
-        self.worker = Worker(
-            lambda: open_consumer(settings.queue_url, PROCESSOR_GROUP),
-            self.processor,
-            self.store,
-            batch_size=settings.batch_size,
-            flush_interval=settings.flush_interval,
+        self.worker: Worker | None = (
+            Worker(
+                lambda: open_consumer(settings.queue_url, PROCESSOR_GROUP),
+                self.processor,
+                self.store,
+                batch_size=settings.batch_size,
+                flush_interval=settings.flush_interval,
+            )
+            if "process" in roles
+            else None
         )
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
@@ -128,7 +142,8 @@ class Runtime:
         return FirstStart(account, prop, stream, key.value, secret.value)
 
     def start(self) -> None:
-        self.worker.start()
+        if self.worker is not None:
+            self.worker.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="footfall-maintenance", daemon=True
         )
@@ -166,8 +181,10 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
-        self.publisher.close()  # flushes every pending group commit first
-        self.worker.stop()
+        if self.publisher is not None:
+            self.publisher.close()  # flushes every pending group commit first
+        if self.worker is not None:
+            self.worker.stop()
         with contextlib.suppress(Exception):
             self.usage.flush()
         self.geo.close()
@@ -175,8 +192,9 @@ class Runtime:
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         worker = self.worker
-        checks: dict[str, Any] = {
-            "processor": {
+        checks: dict[str, Any] = {"roles": sorted(self.roles)}
+        if worker is not None:
+            checks["processor"] = {
                 "alive": worker.alive,
                 "batches": worker.batches,
                 "seconds_since_last_batch": round(time.time() - worker.last_batch_at, 3)
@@ -184,8 +202,7 @@ class Runtime:
                 else None,
                 "last_error": worker.last_error or None,
                 "events": dict(self.processor.totals),
-            },
-        }
+            }
         try:
             checks["queue"] = {"pending": pending(self.settings.queue_url, PROCESSOR_GROUP)}
         except Exception as exc:
@@ -195,15 +212,23 @@ class Runtime:
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"error: {type(exc).__name__}"
-        ready = worker.alive and checks["store"] == "ok" and not worker.last_error
+        ready = checks["store"] == "ok" and (
+            worker is None or (worker.alive and not worker.last_error)
+        )
         return ready, checks
 
 
 def create_app(runtime: Runtime) -> Starlette:
     gateway = runtime.gateway
-    collector = Collector(runtime.settings, gateway, runtime.publisher)
-    reports = ReportApi(gateway, runtime.store)
-    admin = AdminApi(gateway, runtime.tenancy, runtime.worker.submit, runtime.reprocess)
+    routes_by_role: list[Route] = []
+    if runtime.publisher is not None:
+        routes_by_role += Collector(runtime.settings, gateway, runtime.publisher).routes()
+    if "api" in runtime.roles:
+        worker = runtime.worker
+        routes_by_role += ReportApi(gateway, runtime.store).routes()
+        routes_by_role += AdminApi(
+            gateway, runtime.tenancy, worker.submit if worker else None, runtime.reprocess
+        ).routes()
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -236,9 +261,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/healthz", g(Access.PUBLIC, healthz, "healthz"), methods=["GET"]),
         Route("/readyz", g(Access.PUBLIC, readyz, "readyz"), methods=["GET"]),
         Route("/metrics", g(Access.OPERATOR, metrics, "metrics"), methods=["GET"]),
-        *collector.routes(),
-        *reports.routes(),
-        *admin.routes(),
+        *routes_by_role,
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -22,9 +22,8 @@ ENV_PREFIX = "FOOTFALL_"
 # read by command-line clients (admin commands, simulate), not by the server
 CLIENT_ENV = {"FOOTFALL_CONFIG", "FOOTFALL_URL", "FOOTFALL_KEY"}
 CLUSTER_ENV_PREFIX = "FOOTFALL_CLUSTER_"  # deploy/cluster.sh's knobs
-# adapters that exist; cassandra:// arrives with the cluster shape
 QUEUE_SCHEMES = ("local", "memory", "kafka")
-STORE_SCHEMES = ("duckdb", "memory")
+STORE_SCHEMES = ("duckdb", "memory", "cassandra")
 
 
 class SettingsError(Exception):
@@ -66,6 +65,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     rate_limit_auth_failures_per_minute: float = 10.0
     # usage statistics are added to the store this often (seconds)
     usage_flush_interval: float = 5.0
+    # the cluster store: replication (production: NetworkTopologyStrategy with 3 replicas per
+    # data centre), consistency of reads and writes, shards per time bucket
+    cassandra_replication: str = "NetworkTopologyStrategy:datacenter1=3"
+    cassandra_consistency: str = "LOCAL_QUORUM"
+    cassandra_shards: int = 16
+    # the cluster queue's topic, created by footfall migrate: partitions bound how many
+    # processors share the work; production replication 3 with 2 in sync
+    kafka_partitions: int = 12
+    kafka_replication_factor: int = 3
+    kafka_min_insync_replicas: int = 2
     # geography: a MaxMind-format country database replacing the bundled one
     geo_database: str = ""
     log_level: str = "info"
@@ -217,6 +226,28 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
             raise SettingsError(f"{name} must be 0 (off) or positive")
     if s.rate_limit_burst_seconds <= 0:
         raise SettingsError("rate_limit_burst_seconds must be positive")
+    if s.cassandra_consistency not in (
+        "ONE",
+        "TWO",
+        "THREE",
+        "QUORUM",
+        "ALL",
+        "LOCAL_QUORUM",
+        "EACH_QUORUM",
+        "LOCAL_ONE",
+    ):
+        raise SettingsError(
+            f"cassandra_consistency {s.cassandra_consistency!r} is not a Cassandra consistency level"
+        )
+    if (
+        not 1 <= s.kafka_partitions <= 10_000
+        or not 1 <= s.kafka_min_insync_replicas <= s.kafka_replication_factor
+    ):
+        raise SettingsError(
+            "kafka_partitions must be 1..10000 and kafka_min_insync_replicas 1..kafka_replication_factor"
+        )
+    if not 1 <= s.cassandra_shards <= 4096:
+        raise SettingsError("cassandra_shards must be between 1 and 4096")
     if not 0 < s.usage_flush_interval <= 3600:
         raise SettingsError("usage_flush_interval must be in (0, 3600] seconds")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):

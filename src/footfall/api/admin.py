@@ -127,7 +127,11 @@ async def _body(request: Request, kind: type[Any]) -> Any:
 
 class AdminApi:
     def __init__(
-        self, gateway: Gateway, tenancy: Tenancy, submit: Submit, reprocess: Callable[[str], int]
+        self,
+        gateway: Gateway,
+        tenancy: Tenancy,
+        submit: Submit | None,
+        reprocess: Callable[[str], int],
     ) -> None:
         self.gateway = gateway
         self.tenancy = tenancy
@@ -302,6 +306,10 @@ class AdminApi:
 
     async def reprocess_property(self, request: Request) -> Response:
         prop = self._property(request)
+        if self.submit is None:
+            raise ApiError(
+                503, "re-processing runs where the processor runs; this server has no process role"
+            )
         started = time.monotonic()
         future = await run_in_threadpool(self.submit, lambda: self.reprocess(prop.property_id))
         events = await asyncio.wrap_future(future)

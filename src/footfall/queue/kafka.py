@@ -193,3 +193,26 @@ def pending(brokers: str, topic: str, group: str) -> int:
         return lag
     finally:
         consumer.close()
+
+
+def ensure_topic(
+    brokers: str, topic: str, *, partitions: int, replication: int, min_insync: int
+) -> bool:
+    """Create the topic if it does not exist; True if it was created."""
+    ck = _client()
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": brokers})
+    if topic in admin.list_topics(timeout=10).topics:
+        return False
+    config = {"min.insync.replicas": str(min_insync)}
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=replication, config=config)]
+    )
+    try:
+        futures[topic].result(60)
+    except ck.KafkaException as exc:
+        if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+        return False
+    return True

@@ -5,8 +5,8 @@ roles: the processor writes events (:class:`EventStore`), the gateway looks up t
 (:class:`TenancyStore`) and counts usage (:class:`UsageStore`), and the report engine reads
 (:class:`ReportStore`).
 
-URLs: ``duckdb:///path/footfall.duckdb`` (embedded); ``memory://`` is DuckDB in memory (tests).
-A Cassandra adapter for the cluster shape is planned (``cassandra://host:port/keyspace``).
+URLs: ``duckdb:///path/footfall.duckdb`` (embedded); ``memory://`` is DuckDB in memory (tests);
+``cassandra://host[,host]:port/keyspace`` (cluster).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from footfall.tenancy.model import Record
 
 if TYPE_CHECKING:
     from footfall.report.query import ReportQuery, ReportResult
+    from footfall.settings import Settings
 
 
 class RawRow(msgspec.Struct, frozen=True):
@@ -154,8 +155,18 @@ class Store(
     def close(self) -> None: ...
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, settings: Settings | None = None) -> Store:
     parts = urlsplit(url)
+    if parts.scheme == "cassandra":
+        from footfall.store.cassandra import CassandraStore
+
+        s = settings
+        return CassandraStore(
+            url,
+            consistency=s.cassandra_consistency if s else "LOCAL_QUORUM",
+            shards=s.cassandra_shards if s else 16,
+            raw_retention_hours=s.raw_retention_hours if s else 168,
+        )
     if parts.scheme == "memory":
         from footfall.store.duckdb import DuckDBStore
 

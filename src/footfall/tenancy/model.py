@@ -139,3 +139,15 @@ class ApiKey(_Record, frozen=True, tag="key"):
 
 
 Record = Account | Property | Stream | ApiSecret | ApiKey
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER: msgspec.msgpack.Decoder[Record] = msgspec.msgpack.Decoder(Record)
+
+
+def encode_record(record: Record) -> bytes:
+    return _ENCODER.encode(record)
+
+
+def decode_record(data: bytes) -> Record:
+    return _DECODER.decode(data)

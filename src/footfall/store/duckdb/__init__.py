@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import msgspec
 import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
@@ -26,11 +25,9 @@ from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import run_report
-from footfall.tenancy.model import Record
+from footfall.tenancy.model import Record, decode_record, encode_record
 
 READERS = 4
-_RECORDS = msgspec.msgpack.Encoder()
-_RECORD_DECODER: msgspec.msgpack.Decoder[Record] = msgspec.msgpack.Decoder(Record)
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
     f"{c} = excluded.{c}"
@@ -291,7 +288,7 @@ class DuckDBStore:
                     record.lookup,
                     record.owner_account,
                     record.owner_property,
-                    _RECORDS.encode(record),
+                    encode_record(record),
                 ],
             )
 
@@ -300,7 +297,7 @@ class DuckDBStore:
             rows = cur.execute(
                 f"SELECT doc FROM tenancy WHERE {where} ORDER BY id", params
             ).fetchall()
-        return [_RECORD_DECODER.decode(r[0]) for r in rows]
+        return [decode_record(r[0]) for r in rows]
 
     def get(self, kind: type[R], record_id: str) -> R | None:
         found = self._records("kind = ? AND id = ?", [kind.KIND, record_id])

@@ -1,0 +1,120 @@
+"""Reports on the Cassandra store, answered by the same SQL as the embedded store.
+
+The events of the requested hours (all shards), the sessions and first events of their visitors
+are read from Cassandra into an in-memory DuckDB, and the report compiler of
+:mod:`footfall.store.duckdb.report_sql` runs there: the answer is the embedded shape's by
+construction. The read is proportional to the events in the date range; the rollup tables that
+answer large ranges without reading events are the Spark jobs' work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pyarrow as pa
+
+from footfall.report.query import ReportQuery, ReportResult
+from footfall.schema.events import EnrichedEvent, Session
+from footfall.store.duckdb import DuckDBStore
+from footfall.store.duckdb import arrow as duck_arrow
+
+if TYPE_CHECKING:
+    from footfall.store.cassandra import CassandraStore
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+EPOCH = dt.date(1970, 1, 1)
+
+
+def _hours_for(query: ReportQuery) -> tuple[int, int]:
+    """UTC hours that can hold events of the query's local dates (time zones span ±14 h)."""
+    if query.window is not None:
+        start, end = query.window
+        return start // HOUR_US * HOUR_US, end
+    lo = min(r.start for r in query.date_ranges)
+    hi = max(r.end for r in query.date_ranges)
+    return (lo - EPOCH).days * DAY_US - DAY_US, ((hi - EPOCH).days + 2) * DAY_US
+
+
+def load(store: CassandraStore, query: ReportQuery) -> DuckDBStore:
+    from footfall.store.cassandra import EVENT_COLUMNS, SESSION_COLUMNS
+
+    first, last = _hours_for(query)
+    hours = [h for h in store._hours("event_hours", query.property_id) if first <= h <= last]
+    columns = [c for c in EVENT_COLUMNS if c not in ("hour", "shard")]
+    found = store._many(
+        f"SELECT {', '.join(columns)} FROM events WHERE property_id = ? AND hour = ? AND shard = ?",
+        [(query.property_id, h, s) for h in hours for s in range(store.shards)],
+    )
+    events = [_event(r, columns) for rows in found for r in rows]
+    visitors = sorted({e.visitor_id for e in events})
+    keys = [(query.property_id, v) for v in visitors]
+    sessions = [
+        Session(**{c: getattr(r, c) for c in SESSION_COLUMNS})
+        for rows in store._many(
+            f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE property_id = ? "
+            "AND visitor_id = ?",
+            keys,
+        )
+        for r in rows
+    ]
+    firsts = [
+        (query.property_id, r.visitor_id, r.first_time, r.first_event_id)
+        for rows in store._many(
+            "SELECT visitor_id, first_time, first_event_id FROM visitors "
+            "WHERE property_id = ? AND visitor_id = ?",
+            keys,
+        )
+        for r in rows
+    ]
+    duck = DuckDBStore(":memory:")
+    with duck._transaction() as con:
+        duck._insert(
+            con,
+            f"INSERT INTO events ({', '.join(duck_arrow.EVENT_SCHEMA.names)}) SELECT * FROM _batch",
+            duck_arrow.events_table(events),
+        )
+        duck._insert(
+            con, "INSERT INTO sessions SELECT * FROM _batch", duck_arrow.sessions_table(sessions)
+        )
+        duck._insert(
+            con,
+            "INSERT INTO visitors SELECT * FROM _batch",
+            duck_arrow.rows_table(
+                ["property_id", "visitor_id", "first_time", "first_event_id"],
+                [pa.string(), pa.string(), pa.int64(), pa.string()],
+                firsts,
+            ),
+        )
+    return duck
+
+
+def _event(row: Any, columns: list[str]) -> EnrichedEvent:
+    values: dict[str, Any] = {}
+    for c in columns:
+        v = getattr(row, c)
+        values[c] = "" if v is None and c not in _NULLABLE else v
+    values["event_date"] = row.event_date.date()
+    values["params"] = dict(row.params or {})
+    return msgspec.convert(values, EnrichedEvent)
+
+
+_NULLABLE = {"client_id", "user_id", "client_session_id", "value"}
+
+
+def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
+    duck = load(store, query)
+    try:
+        return duck.run_report(query)
+    finally:
+        duck.close()
+
+
+def run_realtime(store: CassandraStore, query: ReportQuery) -> ReportResult:
+    duck = load(store, query)
+    try:
+        return duck.run_realtime(query)
+    finally:
+        duck.close()
