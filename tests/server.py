@@ -24,8 +24,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, *, time_zone: str = "UTC", **env: str) -> None:
+    """``footfall serve`` (or one role: ``command="collect"``, ``"process"``, ``"api"``)."""
+
+    def __init__(
+        self, data_dir: Path, *, time_zone: str = "UTC", command: str = "serve", **env: str
+    ) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -50,7 +55,7 @@ class Server:
                     sys.executable,
                     "-m",
                     "footfall",
-                    "serve",
+                    self.command,
                     "--port",
                     str(self.port),
                     "--data-dir",
@@ -72,11 +77,12 @@ class Server:
             time.sleep(0.1)
         else:
             raise RuntimeError(f"footfall serve not ready: {self.log.read_text()[-2000:]}")
-        props = httpx.get(f"{self.url}/v1/admin/properties", headers=self.auth, timeout=10).json()[
-            "properties"
-        ]
-        self.property_id = props[0]["property_id"]
-        self.measurement_id = props[0]["streams"][0]["measurement_id"]
+        if self.command in ("serve", "api"):
+            props = httpx.get(
+                f"{self.url}/v1/admin/properties", headers=self.auth, timeout=10
+            ).json()
+            self.property_id = props["properties"][0]["property_id"]
+            self.measurement_id = props["properties"][0]["streams"][0]["measurement_id"]
         return self
 
     @property

@@ -173,13 +173,15 @@ class CassandraStore:
                     f"Cassandra keyspace {self.keyspace!r} is at schema version {have}, this footfall "
                     f"needs {want}: run footfall migrate"
                 )
+        self._prepared: dict[str, Any] = {}
+        self.shards = shards
         if check_schema:
             self.session.set_keyspace(self.keyspace)
-        self.shards = shards
+            # the shard count is part of every event's key: the keyspace's own value wins
+            self.shards = int(self.set_meta("cassandra_shards", str(shards), only_if_absent=True))
         self.raw_ttl = max(1, raw_retention_hours * 3600)
         self.writer = uuid.uuid4().hex[:12]  # this process's usage rows
         self._usage: dict[tuple[str, int, str], int] = defaultdict(int)
-        self._prepared: dict[str, Any] = {}
 
     # -- plumbing -----------------------------------------------------------------------
 

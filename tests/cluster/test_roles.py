@@ -1,0 +1,115 @@
+"""The cluster shape end to end: collect → Kafka → process → Cassandra → api, as separate
+processes, gives the simulator's ground truth for the embedded suite of reports."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from clusterkit import cluster  # noqa: F401 (the fixture)
+from conftest import ADMIN_KEY, CHROME
+from test_e2e import SUITE, check_case
+
+from footfall.simulate.model import simulate
+from footfall.simulate.send import send
+from footfall.simulate.truth import Truth
+
+pytestmark = pytest.mark.cluster
+ZONE = "America/New_York"
+
+
+def wait_processed(process: Any, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        checks = process.readiness()["checks"]
+        if checks["queue"].get("pending") == 0 and not checks["processor"]["last_error"]:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(process.readiness())
+
+
+def test_parity_with_the_ground_truth(cluster: Any) -> None:
+    cluster.migrate(ZONE)
+    collect = cluster.start("collect", ZONE)
+    process = cluster.start("process", ZONE)
+    api = cluster.start("api", ZONE)
+    sim = simulate(
+        seed=11, time_zone=ZONE, visitors_per_day=30, days=6, now_us=time.time_ns() // 1000
+    )
+    stats = asyncio.run(
+        send(collect.url, api.measurement_id, sim.events, key=ADMIN_KEY, concurrency=8)
+    )
+    assert stats.accepted == len(sim.events) and stats.rejected == 0
+    wait_processed(process)
+    truth = Truth(sim)
+    for case in SUITE:
+        check_case(api, sim, truth, case)
+
+
+def test_a_killed_processor_loses_nothing_and_doubles_nothing(cluster: Any) -> None:
+    collect = next(s for s in cluster.servers if s.command == "collect")
+    api = next(s for s in cluster.servers if s.command == "api")
+    first = next(s for s in cluster.servers if s.command == "process")
+    url = f"{collect.url}/v1/collect?measurement_id={api.measurement_id}"
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def sender() -> None:
+        n = 0
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                ids = [f"kill-{n}-{k}" for k in range(5)]
+                n += 1
+                events = [
+                    {
+                        "name": "page_view",
+                        "event_id": i,
+                        "params": {"page_location": "https://shop.example.com/k", "probe": i},
+                    }
+                    for i in ids
+                ]
+                r = client.post(
+                    url,
+                    json={"client_id": f"k{n % 50}", "events": events},
+                    headers={"user-agent": CHROME},
+                )
+                if r.status_code == 200:
+                    acked.extend(ids)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 1500 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.kill()  # SIGKILL, most likely mid-batch
+    second = cluster.start("process", ZONE)  # its partitions move here
+    while len(acked) < 3000 and time.monotonic() < deadline + 30:
+        time.sleep(0.05)
+    stop.set()
+    thread.join()
+    wait_processed(second)
+    rows = api.report(
+        {
+            "dateRanges": [{"startDate": "today", "endDate": "today"}],
+            "dimensions": [{"name": "customEvent:probe"}],
+            "metrics": [{"name": "eventCount"}],
+            "dimensionFilter": {
+                "filter": {
+                    "fieldName": "customEvent:probe",
+                    "stringFilter": {"matchType": "BEGINS_WITH", "value": "kill-"},
+                }
+            },
+            "limit": 100000,
+        }
+    )
+    counts = {
+        row["dimensionValues"][0]["value"]: row["metricValues"][0]["value"]
+        for row in rows.get("rows", [])
+    }
+    missing = [i for i in acked if i not in counts]
+    assert not missing, f"{len(missing)} acknowledged events lost"
+    assert set(counts.values()) == {"1"}, "some events were counted twice"
