@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from clusterkit import cluster  # noqa: F401 (the fixture)
-from conftest import ADMIN_KEY, CHROME
-from test_e2e import SUITE, check_case
 
+from conftest import ADMIN_KEY, CHROME
 from footfall.simulate.model import simulate
 from footfall.simulate.send import send
 from footfall.simulate.truth import Truth
+from test_e2e import SUITE, check_case
 
 pytestmark = pytest.mark.cluster
 ZONE = "America/New_York"
