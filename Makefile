@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test check lint typecheck bench clean
+.PHONY: install serve test check lint typecheck bench clean cluster-up cluster-down cluster-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,16 @@ check: lint typecheck
 bench: install
 	bash bench/run.sh
 	BENCH_CONNECTIONS=4 bash bench/run.sh
+
+# the cluster tier: Kafka, Cassandra and Spark from Maven Central and PyPI, on loopback
+cluster-up:
+	bash deploy/cluster.sh up
+
+cluster-down:
+	bash deploy/cluster.sh down
+
+cluster-test: install cluster-up
+	$(BIN)/python -m pytest -q -m cluster tests/cluster
 
 clean:
 	rm -rf $(VENV) footfall-data .pytest_cache .mypy_cache .ruff_cache

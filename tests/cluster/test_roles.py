@@ -4,8 +4,10 @@ processes, gives the simulator's ground truth for the embedded suite of reports.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,3 +115,56 @@ def test_a_killed_processor_loses_nothing_and_doubles_nothing(cluster: Any) -> N
     missing = [i for i in acked if i not in counts]
     assert not missing, f"{len(missing)} acknowledged events lost"
     assert set(counts.values()) == {"1"}, "some events were counted twice"
+
+
+def _engine(action: str, name: str) -> None:
+    script = Path(__file__).resolve().parents[2] / "deploy" / "cluster.sh"
+    subprocess.run(["bash", str(script), action, name], check=True, capture_output=True, timeout=300)
+
+
+def test_kafka_down_answers_503_then_everything_acknowledged_counts_once(cluster: Any) -> None:
+    collect = next(s for s in cluster.servers if s.command == "collect")
+    api = next(s for s in cluster.servers if s.command == "api")
+    process = next(s for s in cluster.servers if s.command == "process" and s.proc.poll() is None)
+    url = f"{collect.url}/v1/collect?measurement_id={api.measurement_id}"
+    acked: list[str] = []
+    statuses: list[int] = []
+
+    def send(tag: str, n: int) -> None:
+        for i in range(n):
+            event_id = f"down-{tag}-{i}"
+            body = {"client_id": f"d{i}", "events": [{"name": "page_view", "event_id": event_id,
+                                                       "params": {"page_location": "https://shop.example.com/d",
+                                                                  "probe": event_id}}]}
+            r = httpx.post(url, json=body, headers={"user-agent": CHROME}, timeout=60)
+            statuses.append(r.status_code)
+            if r.status_code == 200:
+                acked.append(event_id)
+            else:
+                assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
+
+    send("before", 20)
+    _engine("stop", "kafka")
+    try:
+        statuses.clear()
+        send("during", 8)
+        assert set(statuses) == {503}, f"a false acknowledgement while Kafka was down: {statuses}"
+    finally:
+        _engine("start", "kafka")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the collector notices the brokers are back
+        statuses.clear()
+        send(f"after-{int(time.monotonic())}", 1)
+        if statuses == [200]:
+            break
+        time.sleep(1)
+    send("after", 20)
+    wait_processed(process)
+    rows = api.report({"dateRanges": [{"startDate": "today", "endDate": "today"}],
+                       "dimensions": [{"name": "customEvent:probe"}], "metrics": [{"name": "eventCount"}],
+                       "dimensionFilter": {"filter": {"fieldName": "customEvent:probe",
+                                                      "stringFilter": {"matchType": "BEGINS_WITH", "value": "down-"}}},
+                       "limit": 100000})
+    counts = {row["dimensionValues"][0]["value"]: row["metricValues"][0]["value"] for row in rows.get("rows", [])}
+    assert [i for i in acked if i not in counts] == []
+    assert set(counts.values()) == {"1"}
