@@ -13,6 +13,7 @@ Reports read through :mod:`footfall.store.cassandra.reports`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zlib
 from collections import defaultdict
@@ -127,6 +128,9 @@ def shard_of(event_id: str, shards: int) -> int:
     return zlib.crc32(event_id.encode()) % shards
 
 
+_TABLE = re.compile(r"\b(FROM|INTO|UPDATE)\s+(\w+)")
+
+
 def _insert(table: str, columns: Sequence[str], suffix: str = "") -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}){suffix}"
 
@@ -176,7 +180,6 @@ class CassandraStore:
         self._prepared: dict[str, Any] = {}
         self.shards = shards
         if check_schema:
-            self.session.set_keyspace(self.keyspace)
             # the shard count is part of every event's key: the keyspace's own value wins
             self.shards = int(self.set_meta("cassandra_shards", str(shards), only_if_absent=True))
         self.raw_ttl = max(1, raw_retention_hours * 3600)
@@ -188,7 +191,9 @@ class CassandraStore:
     def _stmt(self, cql: str) -> Any:
         stmt = self._prepared.get(cql)
         if stmt is None:
-            stmt = self._prepared[cql] = self.session.prepare(cql)
+            # tables named with their keyspace: prepared statements never depend on a USE
+            qualified = _TABLE.sub(lambda m: f'{m.group(1)} "{self.keyspace}".{m.group(2)}', cql)
+            stmt = self._prepared[cql] = self.session.prepare(qualified)
         return stmt
 
     def _many(self, cql: str, rows: Iterable[Sequence[Any]]) -> list[Any]:
@@ -664,7 +669,8 @@ class CassandraStore:
             self._one("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
             return value
         result = self.session.execute(
-            "INSERT INTO meta (key, value) VALUES (%s, %s) IF NOT EXISTS", (key, value)
+            f'INSERT INTO "{self.keyspace}".meta (key, value) VALUES (%s, %s) IF NOT EXISTS',
+            (key, value),
         )
         return value if result.was_applied else str(result.one().value)
 
