@@ -119,7 +119,9 @@ def test_a_killed_processor_loses_nothing_and_doubles_nothing(cluster: Any) -> N
 
 def _engine(action: str, name: str) -> None:
     script = Path(__file__).resolve().parents[2] / "deploy" / "cluster.sh"
-    subprocess.run(["bash", str(script), action, name], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["bash", str(script), action, name], check=True, capture_output=True, timeout=300
+    )
 
 
 def test_kafka_down_answers_503_then_everything_acknowledged_counts_once(cluster: Any) -> None:
@@ -133,9 +135,19 @@ def test_kafka_down_answers_503_then_everything_acknowledged_counts_once(cluster
     def send(tag: str, n: int) -> None:
         for i in range(n):
             event_id = f"down-{tag}-{i}"
-            body = {"client_id": f"d{i}", "events": [{"name": "page_view", "event_id": event_id,
-                                                       "params": {"page_location": "https://shop.example.com/d",
-                                                                  "probe": event_id}}]}
+            body = {
+                "client_id": f"d{i}",
+                "events": [
+                    {
+                        "name": "page_view",
+                        "event_id": event_id,
+                        "params": {
+                            "page_location": "https://shop.example.com/d",
+                            "probe": event_id,
+                        },
+                    }
+                ],
+            }
             r = httpx.post(url, json=body, headers={"user-agent": CHROME}, timeout=60)
             statuses.append(r.status_code)
             if r.status_code == 200:
@@ -160,11 +172,23 @@ def test_kafka_down_answers_503_then_everything_acknowledged_counts_once(cluster
         time.sleep(1)
     send("after", 20)
     wait_processed(process)
-    rows = api.report({"dateRanges": [{"startDate": "today", "endDate": "today"}],
-                       "dimensions": [{"name": "customEvent:probe"}], "metrics": [{"name": "eventCount"}],
-                       "dimensionFilter": {"filter": {"fieldName": "customEvent:probe",
-                                                      "stringFilter": {"matchType": "BEGINS_WITH", "value": "down-"}}},
-                       "limit": 100000})
-    counts = {row["dimensionValues"][0]["value"]: row["metricValues"][0]["value"] for row in rows.get("rows", [])}
+    rows = api.report(
+        {
+            "dateRanges": [{"startDate": "today", "endDate": "today"}],
+            "dimensions": [{"name": "customEvent:probe"}],
+            "metrics": [{"name": "eventCount"}],
+            "dimensionFilter": {
+                "filter": {
+                    "fieldName": "customEvent:probe",
+                    "stringFilter": {"matchType": "BEGINS_WITH", "value": "down-"},
+                }
+            },
+            "limit": 100000,
+        }
+    )
+    counts = {
+        row["dimensionValues"][0]["value"]: row["metricValues"][0]["value"]
+        for row in rows.get("rows", [])
+    }
     assert [i for i in acked if i not in counts] == []
     assert set(counts.values()) == {"1"}
