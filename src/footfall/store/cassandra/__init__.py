@@ -6,215 +6,38 @@ writes the same rows again. There are no multi-partition transactions, so a batc
 an order that makes a partial write harmless: events, sessions and visitors first, the dedupe
 markers (``event_ids``) last, so a replayed batch is never mistaken for a duplicate.
 
-Client addresses live in their own table, written with a TTL of the raw retention window.
-Reports read through :mod:`footfall.store.cassandra.reports`.
+The tables: events and sessions here, raw history and retention in :mod:`.history`, tenancy,
+usage and meta in :mod:`.tenancy`, reports in :mod:`.reports`; connection and helpers in
+:mod:`.base`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import uuid
-import zlib
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent, Session
-from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
-from footfall.store.cassandra.migrate import applied_version, latest_version
-from footfall.tenancy.model import Record, decode_record, encode_record
-
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
-CONCURRENCY = 96
-EVENT_COLUMNS = (
-    "property_id",
-    "hour",
-    "shard",
-    "event_time",
-    "event_id",
-    "received_at",
-    "event_date",
-    "event_hour",
-    "event_name",
-    "visitor_id",
-    "client_id",
-    "user_id",
-    "client_session_id",
-    "session_key",
-    "page_location",
-    "page_host",
-    "page_path",
-    "page_title",
-    "page_referrer",
-    "source",
-    "medium",
-    "campaign",
-    "campaign_id",
-    "term",
-    "content",
-    "click_id",
-    "click_id_type",
-    "channel_group",
-    "country_id",
-    "country",
-    "device_category",
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "language_code",
-    "language",
-    "screen_resolution",
-    "engagement_time_ms",
-    "is_key_event",
-    "value",
-    "currency",
-    "flags",
-    "params",
+from footfall.store import SessionProbe, WriteSet
+from footfall.store.cassandra.base import (
+    DAY_US,
+    EVENT_COLUMNS,
+    SESSION_COLUMNS,
+    VISITOR_COLUMNS,
+    SchemaOutOfDate,
+    _insert,
+    hour_of,
+    month_of,
+    shard_of,
 )
-VISITOR_COLUMNS = (
-    "property_id",
-    "visitor_id",
-    "month",
-    "event_time",
-    "event_id",
-    "event_date",
-    "event_hour",
-    "client_session_id",
-    "session_key",
-    "event_name",
-    "page_path",
-    "engagement_time_ms",
-    "is_key_event",
-    "source",
-    "medium",
-    "campaign",
-    "channel_group",
-)
-SESSION_COLUMNS = (
-    "property_id",
-    "visitor_id",
-    "start_time",
-    "session_key",
-    "client_session_id",
-    "end_time",
-    "event_count",
-    "page_views",
-    "engagement_ms",
-    "key_events",
-    "engaged",
-    "landing_page",
-    "source",
-    "medium",
-    "campaign",
-    "channel_group",
-)
+from footfall.store.cassandra.history import HistoryTables
+from footfall.store.cassandra.tenancy import TenancyTables
+
+__all__ = ["EVENT_COLUMNS", "SESSION_COLUMNS", "CassandraStore", "SchemaOutOfDate"]
 
 
-def hour_of(us: int) -> int:
-    return us // HOUR_US * HOUR_US
-
-
-def month_of(us: int) -> int:
-    moment = dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
-    return moment.year * 12 + moment.month - 1
-
-
-def shard_of(event_id: str, shards: int) -> int:
-    return zlib.crc32(event_id.encode()) % shards
-
-
-_TABLE = re.compile(r"\b(FROM|INTO|UPDATE)\s+(\w+)")
-
-
-def _insert(table: str, columns: Sequence[str], suffix: str = "") -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}){suffix}"
-
-
-class SchemaOutOfDate(Exception):
-    pass
-
-
-class CassandraStore:
-    def __init__(
-        self,
-        url: str,
-        *,
-        consistency: str = "LOCAL_QUORUM",
-        shards: int = 16,
-        raw_retention_hours: int = 168,
-        check_schema: bool = True,
-    ) -> None:
-        from cassandra import ConsistencyLevel
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-
-        parts = urlsplit(url)
-        hosts = [h for h in (parts.hostname or "127.0.0.1").split(",") if h]
-        self.keyspace = parts.path.strip("/") or "footfall"
-        level = ConsistencyLevel.name_to_value[consistency]
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            consistency_level=level,
-            request_timeout=30,
-        )
-        netloc_hosts = parts.netloc.rsplit(":", 1)[0].split(",") if parts.netloc else hosts
-        self.cluster = Cluster(
-            netloc_hosts,
-            port=parts.port or 9042,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        )
-        self.session = self.cluster.connect()
-        if check_schema:
-            have, want = applied_version(self.session, self.keyspace), latest_version()
-            if have < want:
-                self.cluster.shutdown()
-                raise SchemaOutOfDate(
-                    f"Cassandra keyspace {self.keyspace!r} is at schema version {have}, this footfall "
-                    f"needs {want}: run footfall migrate"
-                )
-        self._prepared: dict[str, Any] = {}
-        self.shards = shards
-        if check_schema:
-            # the shard count is part of every event's key: the keyspace's own value wins
-            self.shards = int(self.set_meta("cassandra_shards", str(shards), only_if_absent=True))
-        self.raw_ttl = max(1, raw_retention_hours * 3600)
-        self.writer = uuid.uuid4().hex[:12]  # this process's usage rows
-        self._usage: dict[tuple[str, int, str], int] = defaultdict(int)
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    def _stmt(self, cql: str) -> Any:
-        stmt = self._prepared.get(cql)
-        if stmt is None:
-            # tables named with their keyspace: prepared statements never depend on a USE
-            qualified = _TABLE.sub(lambda m: f'{m.group(1)} "{self.keyspace}".{m.group(2)}', cql)
-            stmt = self._prepared[cql] = self.session.prepare(qualified)
-        return stmt
-
-    def _many(self, cql: str, rows: Iterable[Sequence[Any]]) -> list[Any]:
-        """Run one prepared statement for many parameter rows, concurrently; all must succeed."""
-        from cassandra.concurrent import execute_concurrent_with_args
-
-        params = list(rows)
-        if not params:
-            return []
-        results = execute_concurrent_with_args(
-            self.session,
-            self._stmt(cql),
-            params,
-            concurrency=CONCURRENCY,
-            raise_on_first_error=True,
-        )
-        return [list(r.result_or_exc) for r in results]
-
-    def _one(self, cql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.session.execute(self._stmt(cql), params))
-
+class CassandraStore(HistoryTables, TenancyTables):
     # -- EventStore -----------------------------------------------------------------------
 
     def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -449,231 +272,6 @@ class CassandraStore:
             earlier,
         )
 
-    # -- RawHistory ---------------------------------------------------------------------------
-
-    def _hours(self, table: str, property_id: str) -> list[int]:
-        return [
-            r.hour
-            for r in self._one(f"SELECT hour FROM {table} WHERE property_id = ?", (property_id,))
-        ]
-
-    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
-        received, event_id = after or (-1, "")
-        page: list[RawRow] = []
-        for hour in self._hours("raw_hours", property_id):
-            if hour + HOUR_US <= received:
-                continue
-            keys = [(property_id, hour, shard, received, event_id) for shard in range(self.shards)]
-            rows = [
-                r
-                for found in self._many(
-                    "SELECT received_at, event_id, event_time, payload FROM raw_events WHERE property_id = ? "
-                    "AND hour = ? AND shard = ? AND (received_at, event_id) > (?, ?)",
-                    keys,
-                )
-                for r in found
-            ]
-            ips = {
-                (r.received_at, r.event_id): r.ip
-                for found in self._many(
-                    "SELECT received_at, event_id, ip FROM raw_ips WHERE property_id = ? AND hour = ? AND shard = ? "
-                    "AND (received_at, event_id) > (?, ?)",
-                    keys,
-                )
-                for r in found
-            }
-            rows.sort(key=lambda r: (r.received_at, r.event_id))
-            page += [
-                RawRow(
-                    property_id,
-                    r.event_id,
-                    r.received_at,
-                    r.event_time,
-                    ips.get((r.received_at, r.event_id)),
-                    bytes(r.payload),
-                )
-                for r in rows
-            ]
-            if len(page) >= limit:
-                break
-        return page[:limit]
-
-    def reset_derived(self, property_id: str) -> None:
-        self._forget_events(property_id, self._hours("event_hours", property_id))
-        days = [
-            r.day
-            for r in self._one(
-                "SELECT day FROM dead_letter_days WHERE property_id = ?", (property_id,)
-            )
-        ]
-        self._many(
-            "DELETE FROM dead_letters WHERE property_id = ? AND day = ?",
-            [(property_id, d) for d in days],
-        )
-
-    def _forget_events(self, property_id: str, hours: Sequence[int]) -> None:
-        """Delete the events of these hours and everything derived from them."""
-        partitions = [(property_id, h, s) for h in hours for s in range(self.shards)]
-        found = self._many(
-            "SELECT visitor_id, event_id, event_time FROM events WHERE property_id = ? AND hour = ? AND shard = ?",
-            partitions,
-        )
-        events = [r for rows in found for r in rows]
-        visitors = {r.visitor_id for r in events}
-        self._many(
-            "DELETE FROM event_ids WHERE property_id = ? AND event_id = ?",
-            [(property_id, r.event_id) for r in events],
-        )
-        self._many(
-            "DELETE FROM visitor_events WHERE property_id = ? AND visitor_id = ? AND month = ? "
-            "AND event_time = ? AND event_id = ?",
-            [
-                (property_id, r.visitor_id, month_of(r.event_time), r.event_time, r.event_id)
-                for r in events
-            ],
-        )
-        oldest_kept = max(hours, default=0) + HOUR_US
-        for visitor in visitors:
-            for s in self._one(
-                "SELECT start_time, session_key, end_time FROM sessions WHERE property_id = ? "
-                "AND visitor_id = ?",
-                (property_id, visitor),
-            ):
-                if s.end_time < oldest_kept:
-                    self._one(
-                        "DELETE FROM sessions WHERE property_id = ? AND visitor_id = ? AND start_time = ? "
-                        "AND session_key = ?",
-                        (property_id, visitor, s.start_time, s.session_key),
-                    )
-        self._many(
-            "DELETE FROM visitors WHERE property_id = ? AND visitor_id = ?",
-            [(property_id, v) for v in visitors],
-        )
-        self._many(
-            "DELETE FROM events WHERE property_id = ? AND hour = ? AND shard = ?", partitions
-        )
-        self._many(
-            "DELETE FROM event_hours WHERE property_id = ? AND hour = ?",
-            [(property_id, h) for h in hours],
-        )
-
-    # -- Retention ------------------------------------------------------------------------------
-
-    def scrub_raw_ips(self, received_before_us: int) -> None:
-        """Nothing to do: client addresses are written with a TTL of the raw retention window."""
-
-    def forget_salts(self, before: dt.date) -> None:
-        days = [before - dt.timedelta(days=n) for n in range(1, 62)]
-        self._many("DELETE FROM meta WHERE key = ?", [(f"salt:{d.isoformat()}",) for d in days])
-
-    def delete_before(self, property_id: str, before_us: int) -> None:
-        cutoff = hour_of(before_us)
-        self._forget_events(
-            property_id, [h for h in self._hours("event_hours", property_id) if h < cutoff]
-        )
-        old_raw = [h for h in self._hours("raw_hours", property_id) if h < cutoff]
-        partitions = [(property_id, h, s) for h in old_raw for s in range(self.shards)]
-        self._many(
-            "DELETE FROM raw_events WHERE property_id = ? AND hour = ? AND shard = ?", partitions
-        )
-        self._many(
-            "DELETE FROM raw_ips WHERE property_id = ? AND hour = ? AND shard = ?", partitions
-        )
-        self._many(
-            "DELETE FROM raw_hours WHERE property_id = ? AND hour = ?",
-            [(property_id, h) for h in old_raw],
-        )
-
-    # -- TenancyStore ----------------------------------------------------------------------------
-
-    def put(self, record: Record) -> None:
-        self._one(
-            _insert("tenancy", ("kind", "id", "lookup", "account_id", "property_id", "doc")),
-            (
-                record.KIND,
-                record.record_id,
-                record.lookup,
-                record.owner_account,
-                record.owner_property,
-                encode_record(record),
-            ),
-        )
-        if record.lookup:
-            self._one(
-                _insert("tenancy_lookup", ("kind", "lookup", "id")),
-                (record.KIND, record.lookup, record.record_id),
-            )
-
-    def get(self, kind: type[R], record_id: str) -> R | None:
-        rows = self._one(
-            "SELECT doc FROM tenancy WHERE kind = ? AND id = ?", (kind.KIND, record_id)
-        )
-        record = decode_record(rows[0].doc) if rows else None
-        return record if isinstance(record, kind) else None
-
-    def find(self, kind: type[R], lookup: str) -> R | None:
-        if not lookup:
-            return None
-        rows = self._one(
-            "SELECT id FROM tenancy_lookup WHERE kind = ? AND lookup = ?", (kind.KIND, lookup)
-        )
-        return self.get(kind, rows[0].id) if rows else None
-
-    def records(
-        self, kind: type[R], *, account_id: str | None = None, property_id: str | None = None
-    ) -> list[R]:
-        rows = self._one(
-            "SELECT account_id, property_id, doc FROM tenancy WHERE kind = ?", (kind.KIND,)
-        )
-        out: list[R] = []
-        for r in rows:
-            if account_id is not None and r.account_id != account_id:
-                continue
-            if property_id is not None and r.property_id != property_id:
-                continue
-            record = decode_record(r.doc)
-            if isinstance(record, kind):
-                out.append(record)
-        return out
-
-    # -- UsageStore ------------------------------------------------------------------------------
-
-    def add_usage(self, rows: Sequence[UsageRow]) -> None:
-        for pid, hour, metric, value in rows:
-            self._usage[(pid, hour, metric)] += value
-        touched = {(pid, hour, metric) for pid, hour, metric, _v in rows}
-        # this process's running totals: writing them again is harmless
-        self._many(
-            _insert("usage", ("property_id", "hour", "metric", "writer", "value")),
-            [(p, h, m, self.writer, self._usage[(p, h, m)]) for p, h, m in touched],
-        )
-
-    def usage(self, property_id: str, start_us: int, end_us: int) -> list[UsageRow]:
-        rows = self._one(
-            "SELECT hour, metric, value FROM usage WHERE property_id = ? AND hour >= ? AND hour < ?",
-            (property_id, start_us, end_us),
-        )
-        totals: dict[tuple[int, str], int] = defaultdict(int)
-        for r in rows:
-            totals[(r.hour, r.metric)] += r.value
-        return [(property_id, h, m, v) for (h, m), v in sorted(totals.items())]
-
-    # -- MetaStore -------------------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._one("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0].value) if rows else None
-
-    def set_meta(self, key: str, value: str, *, only_if_absent: bool = False) -> str:
-        if not only_if_absent:
-            self._one("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
-            return value
-        result = self.session.execute(
-            f'INSERT INTO "{self.keyspace}".meta (key, value) VALUES (%s, %s) IF NOT EXISTS',
-            (key, value),
-        )
-        return value if result.was_applied else str(result.one().value)
-
     # -- ReportStore ------------------------------------------------------------------------------
 
     def run_report(self, query: ReportQuery) -> ReportResult:
@@ -685,6 +283,3 @@ class CassandraStore:
         from footfall.store.cassandra.reports import run_realtime
 
         return run_realtime(self, query)
-
-    def close(self) -> None:
-        self.cluster.shutdown()
