@@ -153,3 +153,18 @@ def raw_event(**kw: Any) -> RawEvent:
 
 def encode(event: RawEvent) -> bytes:
     return msgspec.msgpack.encode(event)
+
+
+@pytest.fixture(autouse=True)
+def _engines_only_in_the_cluster_tier(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unmarked test that opens a Kafka queue or a Cassandra store fails at once, loudly."""
+    if request.node.get_closest_marker("cluster"):
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("this test touches a cluster engine: mark it @pytest.mark.cluster")
+
+    monkeypatch.setattr("footfall.queue.kafka._client", refuse)
+    monkeypatch.setattr("footfall.store.cassandra.base.CassandraBase.__init__", refuse)

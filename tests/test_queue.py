@@ -117,3 +117,12 @@ def test_retention_trims_only_old_committed_rows(tmp_path: Path) -> None:
     assert c.poll(10, 0).messages == [b"3"]  # old but not committed: kept
     c.close()
     pub.close()
+
+
+def test_unmarked_tests_cannot_reach_the_cluster_engines() -> None:
+    from footfall.store import open_store
+
+    with pytest.raises(RuntimeError, match=r"mark it @pytest\.mark\.cluster"):
+        open_publisher("kafka://127.0.0.1:9092/anything")
+    with pytest.raises(RuntimeError, match=r"mark it @pytest\.mark\.cluster"):
+        open_store("cassandra://127.0.0.1:9042/anything")
