@@ -34,6 +34,29 @@ def wait_processed(process: Any, timeout: float = 180) -> None:
     raise TimeoutError(process.readiness())
 
 
+def probe_counts(api: Any, prefix: str) -> dict[str, str]:
+    """How many times each probe event (its ``probe`` param starts with ``prefix``) was counted."""
+    flt = {
+        "filter": {
+            "fieldName": "customEvent:probe",
+            "stringFilter": {"matchType": "BEGINS_WITH", "value": prefix},
+        }
+    }
+    rows = api.report(
+        {
+            "dateRanges": [{"startDate": "today", "endDate": "today"}],
+            "dimensions": [{"name": "customEvent:probe"}],
+            "metrics": [{"name": "eventCount"}],
+            "dimensionFilter": flt,
+            "limit": 100000,
+        }
+    )
+    return {
+        r["dimensionValues"][0]["value"]: r["metricValues"][0]["value"]
+        for r in rows.get("rows", [])
+    }
+
+
 def test_parity_with_the_ground_truth(cluster: Any) -> None:
     cluster.migrate(ZONE)
     collect = cluster.start("collect", ZONE)
@@ -94,24 +117,7 @@ def test_a_killed_processor_loses_nothing_and_doubles_nothing(cluster: Any) -> N
     stop.set()
     thread.join()
     wait_processed(second)
-    rows = api.report(
-        {
-            "dateRanges": [{"startDate": "today", "endDate": "today"}],
-            "dimensions": [{"name": "customEvent:probe"}],
-            "metrics": [{"name": "eventCount"}],
-            "dimensionFilter": {
-                "filter": {
-                    "fieldName": "customEvent:probe",
-                    "stringFilter": {"matchType": "BEGINS_WITH", "value": "kill-"},
-                }
-            },
-            "limit": 100000,
-        }
-    )
-    counts = {
-        row["dimensionValues"][0]["value"]: row["metricValues"][0]["value"]
-        for row in rows.get("rows", [])
-    }
+    counts = probe_counts(api, "kill-")
     missing = [i for i in acked if i not in counts]
     assert not missing, f"{len(missing)} acknowledged events lost"
     assert set(counts.values()) == {"1"}, "some events were counted twice"
@@ -172,23 +178,6 @@ def test_kafka_down_answers_503_then_everything_acknowledged_counts_once(cluster
         time.sleep(1)
     send("after", 20)
     wait_processed(process)
-    rows = api.report(
-        {
-            "dateRanges": [{"startDate": "today", "endDate": "today"}],
-            "dimensions": [{"name": "customEvent:probe"}],
-            "metrics": [{"name": "eventCount"}],
-            "dimensionFilter": {
-                "filter": {
-                    "fieldName": "customEvent:probe",
-                    "stringFilter": {"matchType": "BEGINS_WITH", "value": "down-"},
-                }
-            },
-            "limit": 100000,
-        }
-    )
-    counts = {
-        row["dimensionValues"][0]["value"]: row["metricValues"][0]["value"]
-        for row in rows.get("rows", [])
-    }
+    counts = probe_counts(api, "down-")
     assert [i for i in acked if i not in counts] == []
     assert set(counts.values()) == {"1"}
