@@ -181,3 +181,37 @@ def test_kafka_down_answers_503_then_everything_acknowledged_counts_once(cluster
     counts = probe_counts(api, "down-")
     assert [i for i in acked if i not in counts] == []
     assert set(counts.values()) == {"1"}
+
+
+def test_reprocessing_on_cassandra_rebuilds_the_same_reports(cluster: Any) -> None:
+    api = next(s for s in cluster.servers if s.command == "api")
+    for process in [s for s in cluster.servers if s.command == "process" and s.proc.poll() is None]:
+        wait_processed(process)
+    both = cluster.start("serve", ZONE)  # a processor in the same process as the admin API
+    body = {
+        "dateRanges": [{"startDate": "30daysAgo", "endDate": "today"}],
+        "limit": 100000,
+        "dimensions": [{"name": "date"}, {"name": "sessionDefaultChannelGroup"}],
+        "metrics": [
+            {"name": m}
+            for m in (
+                "totalUsers",
+                "newUsers",
+                "sessions",
+                "engagedSessions",
+                "screenPageViews",
+                "eventCount",
+                "averageSessionDuration",
+            )
+        ],
+    }
+    before = api.report(body)
+    assert before.get("rows")
+    r = httpx.post(
+        f"{both.url}/v1/admin/properties/{api.property_id}:reprocess",
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=600,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rawEvents"] > 0
+    assert api.report(body) == before
