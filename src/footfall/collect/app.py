@@ -94,24 +94,26 @@ class Collector:
     async def collect(self, request: Request) -> Response:
         if request.method == "OPTIONS":
             return self._preflight(request)
-        prop: Property | None = None
+        found = self._stream(request.query_params.get("measurement_id", ""))
         try:
-            mid = request.query_params.get("measurement_id", "")[:64]
-            found = self.gateway.tenancy.by_measurement_id(mid) if mid else None
-            prop = found[1] if found else None
-            return await self._collect(request, prop)
+            return await self._collect(request, found)
         except ApiError as exc:
-            return error_response(exc, cors_headers(request, prop))
+            return error_response(exc, cors_headers(request, found[1] if found else None))
+
+    def _stream(self, measurement_id: str) -> tuple[Stream, Property] | None:
+        mid = measurement_id[:64]
+        return self.gateway.tenancy.by_measurement_id(mid) if mid else None
 
     def _preflight(self, request: Request) -> Response:
-        mid = request.query_params.get("measurement_id", "")[:64]
-        found = self.gateway.tenancy.by_measurement_id(mid) if mid else None
+        found = self._stream(request.query_params.get("measurement_id", ""))
         headers = cors_headers(request, found[1] if found else None)
         if not headers:
             return error_response(ApiError(403, "this origin may not send events to this property"))
         return Response(status_code=204, headers=headers)
 
-    async def _collect(self, request: Request, prop: Property | None) -> Response:
+    async def _collect(
+        self, request: Request, by_query: tuple[Stream, Property] | None
+    ) -> Response:
         s = self.settings
         body = await read_body(
             request, max_bytes=s.max_body_bytes, max_decompressed=s.max_decompressed_bytes
@@ -123,7 +125,7 @@ class Collector:
         mid = (query_mid or envelope.measurement_id or "")[:64]
         if not mid:
             raise ApiError(400, "measurement_id is required (query string or body)")
-        found = self.gateway.tenancy.by_measurement_id(mid)
+        found = by_query if query_mid else self._stream(mid)  # the query's stream, found already
         if found is None:
             raise ApiError(404, f"no stream has measurement_id {mid!r}")
         stream, prop = found

@@ -21,8 +21,6 @@ from footfall.schema.events import DeadLetter, DropReason, EnrichedEvent, RawEve
 from footfall.store import EventStore, RawRow, SessionProbe, SessionRef, WriteSet
 from footfall.tenancy.model import Property
 
-PROPERTY_CACHE_S = 5.0
-
 
 class BatchStats(msgspec.Struct):
     received: int = 0
@@ -40,16 +38,7 @@ class Processor:
         self.pipeline = pipeline
         self._decoder = msgspec.msgpack.Decoder(RawEvent)
         self._encoder = msgspec.msgpack.Encoder()
-        self._props: dict[str, tuple[float, Property | None]] = {}
         self.totals = Counter[str]()
-
-    def _property(self, property_id: str) -> Property | None:
-        now = time.monotonic()
-        cached = self._props.get(property_id)
-        if cached is None or now - cached[0] > PROPERTY_CACHE_S:
-            cached = (now, self.properties(property_id))
-            self._props[property_id] = cached
-        return cached[1]
 
     def process(self, messages: list[bytes]) -> tuple[WriteSet, BatchStats]:
         writes = WriteSet()
@@ -106,7 +95,7 @@ class Processor:
             raw = self._decoder.decode(message)
         except msgspec.DecodeError as exc:
             return None, Drop(DropReason.UNDECODABLE, str(exc)[:200])
-        prop = self._property(raw.property_id)
+        prop = self.properties(raw.property_id)
         if prop is None:
             return raw, Drop(DropReason.UNKNOWN_PROPERTY, f"no property {raw.property_id}")
         return raw, self.pipeline.run(raw, prop)

@@ -1,4 +1,5 @@
-"""Embedded store on DuckDB: one writer connection, a small pool of reader cursors.
+"""Embedded store on DuckDB: one writer connection, a small pool of reader cursors for reports,
+and a cursor each for the processor's reads and for small lookups (tenancy, meta, usage).
 
 DuckDB allows one writing process; inside it, writes are serialised by a lock (the processor
 writes a batch in one transaction, tenancy changes are rare) and reports run on their own
@@ -51,9 +52,12 @@ class DuckDBStore:
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
         for _ in range(READERS):
             self._readers.put(self._con.cursor())
-        # the processor's own cursor: reports holding every reader never stall ingestion
+        # the processor's own cursor, and one for small lookups (tenancy, meta, usage): reports
+        # holding every reader never stall ingestion or authentication
         self._ingest = self._con.cursor()
         self._ingest_lock = threading.Lock()
+        self._lookup = self._con.cursor()
+        self._lookup_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -69,6 +73,11 @@ class DuckDBStore:
     def _ingest_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._ingest_lock:
             yield self._ingest
+
+    @contextlib.contextmanager
+    def _lookup_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lookup_lock:
+            yield self._lookup
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -293,7 +302,7 @@ class DuckDBStore:
             )
 
     def _records(self, where: str, params: list[Any]) -> list[Record]:
-        with self._reader() as cur:
+        with self._lookup_reader() as cur:
             rows = cur.execute(
                 f"SELECT doc FROM tenancy WHERE {where} ORDER BY id", params
             ).fetchall()
@@ -337,7 +346,7 @@ class DuckDBStore:
             )
 
     def usage(self, property_id: str, start_us: int, end_us: int) -> list[UsageRow]:
-        with self._reader() as cur:
+        with self._lookup_reader() as cur:
             rows = cur.execute(
                 "SELECT property_id, hour, metric, value FROM usage WHERE property_id = ? "
                 "AND hour >= ? AND hour < ? ORDER BY hour, metric",
@@ -348,7 +357,7 @@ class DuckDBStore:
     # -- MetaStore ---------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        with self._reader() as cur:
+        with self._lookup_reader() as cur:
             rows = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
         return str(rows[0][0]) if rows else None
 
@@ -395,4 +404,5 @@ class DuckDBStore:
             while not self._readers.empty():
                 self._readers.get_nowait().close()
             self._ingest.close()
+            self._lookup.close()
             self._con.close()
