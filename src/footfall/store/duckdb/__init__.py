@@ -25,7 +25,7 @@ from footfall.schema.events import EnrichedEvent
 from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
 from footfall.store.duckdb.realtime_sql import run_realtime
-from footfall.store.duckdb.report_sql import run_report
+from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
 
 READERS = 4
@@ -377,7 +377,7 @@ class DuckDBStore:
 
     def run_report(self, query: ReportQuery) -> ReportResult:
         with self._reader() as cur:
-            return run_report(cur, query)
+            return run_report(lambda sql, params: execute(cur, sql, params), query)
 
     def run_realtime(self, query: ReportQuery) -> ReportResult:
         with self._reader() as cur:

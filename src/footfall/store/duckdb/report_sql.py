@@ -1,4 +1,4 @@
-"""Compile a :class:`ReportQuery` to DuckDB SQL and run it.
+"""Compile a :class:`ReportQuery` to SQL and run it: DuckDB's, or Spark SQL's over Cassandra.
 
 Names come only from the tables below (keyed by catalog names); every value from the request
 is a bound parameter. The query has three levels:
@@ -9,13 +9,16 @@ is a bound parameter. The query has three levels:
 3. ``grouped``: one row per dimension combination, with the GA4 metrics.
 
 Totals run the same query without dimensions, so distinct users and sessions are never summed.
+The SQL is the subset DuckDB and Spark SQL share; the few functions they spell differently are
+a :class:`Dialect`'s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import duckdb
+import msgspec
 
 from footfall.errors import invalid
 from footfall.report import catalog
@@ -36,10 +39,36 @@ from footfall.report.query import (
 
 NOT_SET = "(not set)"
 
+
+class Dialect(msgspec.Struct, frozen=True):
+    name: str
+    date_format: str  # {x}: a DATE as YYYYMMDD
+    starts_with: str
+    ends_with: str
+
+    def regexp(self, x: str, pattern: str, *, full: bool, case_sensitive: bool) -> str:
+        """``x`` matches ``pattern`` (a placeholder) in full or in part."""
+        if self.name == "duckdb":
+            fn = "regexp_full_match" if full else "regexp_matches"
+            options = "" if case_sensitive else ", 'i'"
+            return f"{fn}({x}, {pattern}{options})"
+        flags = "" if case_sensitive else "(?i)"
+        wrapped = (
+            f"concat('{flags}^(?:', {pattern}, ')$')"
+            if full
+            else (f"concat('{flags}', {pattern})" if flags else pattern)
+        )
+        return f"{x} RLIKE {wrapped}"
+
+
+DUCKDB = Dialect("duckdb", "strftime({x}, '%Y%m%d')", "starts_with", "suffix")
+SPARK = Dialect("spark", "date_format({x}, 'yyyyMMdd')", "startswith", "endswith")
+Execute = Callable[[str, list[Any]], list[tuple[Any, ...]]]
+
 DIMENSION_SQL: dict[str, str] = {
-    "date": "strftime(e.event_date, '%Y%m%d')",
-    "dateHour": "strftime(e.event_date, '%Y%m%d') || lpad(CAST(e.event_hour AS VARCHAR), 2, '0')",
-    "hour": "lpad(CAST(e.event_hour AS VARCHAR), 2, '0')",
+    "date": "{date}",
+    "dateHour": "{date} || lpad(CAST(e.event_hour AS STRING), 2, '0')",
+    "hour": "lpad(CAST(e.event_hour AS STRING), 2, '0')",
     "pagePath": "e.page_path",
     "pageTitle": "e.page_title",
     "pageLocation": "e.page_location",
@@ -67,9 +96,9 @@ REALTIME_DIMENSION_SQL: dict[str, str] = {"unifiedScreenName": "e.page_title"}
 _SESSIONS = "count(*)"
 _ENGAGED = "count(*) FILTER (WHERE engaged)"
 _PER_SESSION_RATIO = (
-    "::DOUBLE / nullif(count(*), 0)"  # NULL (reported as 0) when there are no sessions
+    " AS DOUBLE) / nullif(count(*), 0)"  # NULL (reported as 0) when there are no sessions
 )
-_RATE = f"CASE WHEN {_SESSIONS} = 0 THEN 0.0 ELSE ({_ENGAGED})::DOUBLE / {_SESSIONS} END"
+_RATE = f"CASE WHEN {_SESSIONS} = 0 THEN 0.0 ELSE CAST({_ENGAGED} AS DOUBLE) / {_SESSIONS} END"
 
 METRIC_SQL: dict[str, str] = {
     "activeUsers": "count(DISTINCT vid) FILTER (WHERE active)",
@@ -81,10 +110,10 @@ METRIC_SQL: dict[str, str] = {
     "bounceRate": f"CASE WHEN {_SESSIONS} = 0 THEN 0.0 ELSE 1.0 - {_RATE} END",
     "averageSessionDuration": "coalesce(avg(dur), 0) / 1e6",
     "screenPageViews": "sum(views)",
-    "screenPageViewsPerSession": f"sum(views){_PER_SESSION_RATIO}",
+    "screenPageViewsPerSession": f"CAST(sum(views){_PER_SESSION_RATIO}",
     "eventCount": "sum(events)",
-    "eventsPerSession": f"sum(events){_PER_SESSION_RATIO}",
-    "sessionsPerUser": f"{_SESSIONS}::DOUBLE / nullif(count(DISTINCT vid), 0)",
+    "eventsPerSession": f"CAST(sum(events){_PER_SESSION_RATIO}",
+    "sessionsPerUser": f"CAST({_SESSIONS} AS DOUBLE) / nullif(count(DISTINCT vid), 0)",
     "userEngagementDuration": "sum(eng) / 1000.0",
     "keyEvents": "sum(key_events)",
     "totalRevenue": "sum(revenue)",
@@ -108,9 +137,10 @@ _PER_SESSION = """
 class Params:
     """Bound parameters in order; ``now_us`` anchors realtime's minutesAgo."""
 
-    def __init__(self, now_us: int | None = None) -> None:
+    def __init__(self, now_us: int | None = None, dialect: Dialect = DUCKDB) -> None:
         self.values: list[Any] = []
         self.now_us = now_us
+        self.dialect = dialect
 
     def add(self, value: Any) -> str:
         self.values.append(value)
@@ -121,11 +151,12 @@ def dimension_sql(name: str, p: Params) -> str:
     if name == "dateRange":
         return "r.range_name"
     if name == "minutesAgo" and p.now_us is not None:
-        return f"lpad(CAST(({p.add(p.now_us)} - e.event_time) // 60000000 AS VARCHAR), 2, '0')"
+        return f"lpad(CAST(({p.add(p.now_us)} - e.event_time) // 60000000 AS STRING), 2, '0')"
     if name in REALTIME_DIMENSION_SQL:
         return f"coalesce(nullif({REALTIME_DIMENSION_SQL[name]}, ''), '{NOT_SET}')"
     param = catalog.custom_param(name)
     expr = f"e.params[{p.add(param)}]" if param is not None else DIMENSION_SQL[name]
+    expr = expr.replace("{date}", p.dialect.date_format.format(x="e.event_date"))
     return f"coalesce(nullif({expr}, ''), '{NOT_SET}')"
 
 
@@ -140,23 +171,26 @@ def filter_sql(node: FilterNode, p: Params) -> str:
         case StringMatch(field, match_type, value, case_sensitive):
             x = dimension_sql(field, p)
             if match_type in ("FULL_REGEXP", "PARTIAL_REGEXP"):
-                fn = "regexp_full_match" if match_type == "FULL_REGEXP" else "regexp_matches"
-                options = "" if case_sensitive else ", 'i'"
-                return f"{fn}({x}, {p.add(value)}{options})"
+                return p.dialect.regexp(
+                    x,
+                    p.add(value),
+                    full=match_type == "FULL_REGEXP",
+                    case_sensitive=case_sensitive,
+                )
             if not case_sensitive:
                 x, value = f"lower({x})", value.lower()
             ph = p.add(value)
             return {
                 "EXACT": f"{x} = {ph}",
-                "BEGINS_WITH": f"starts_with({x}, {ph})",
-                "ENDS_WITH": f"suffix({x}, {ph})",
+                "BEGINS_WITH": f"{p.dialect.starts_with}({x}, {ph})",
+                "ENDS_WITH": f"{p.dialect.ends_with}({x}, {ph})",
                 "CONTAINS": f"contains({x}, {ph})",
             }[match_type]
         case InList(field, values, case_sensitive):
             x = dimension_sql(field, p)
             if not case_sensitive:
                 x, values = f"lower({x})", tuple(v.lower() for v in values)
-            return f"list_contains({p.add(list(values))}, {x})"
+            return f"{x} IN ({', '.join(p.add(v) for v in values)})"
         case NumericCompare(field, operation, value):
             op = {
                 "EQUAL": "=",
@@ -175,8 +209,9 @@ def filter_sql(node: FilterNode, p: Params) -> str:
 
 def _source(query: ReportQuery, dims: tuple[str, ...], p: Params) -> str:
     """The ``base`` and ``per_session`` CTEs for the given dimensions."""
-    ranges = ", ".join(
-        f"({p.add(r.name)}, {p.add(r.start)}::DATE, {p.add(r.end)}::DATE)"
+    ranges = " UNION ALL ".join(
+        f"SELECT {p.add(r.name)} AS range_name, CAST({p.add(r.start)} AS DATE) AS lo, "
+        f"CAST({p.add(r.end)} AS DATE) AS hi"
         for r in query.date_ranges
     )
     dim_cols = [f"{dimension_sql(d, p)} AS d{i}" for i, d in enumerate(dims)]
@@ -184,13 +219,13 @@ def _source(query: ReportQuery, dims: tuple[str, ...], p: Params) -> str:
     hi = max(r.end for r in query.date_ranges)
     where = [
         f"e.property_id = {p.add(query.property_id)}",
-        f"e.event_date BETWEEN {p.add(lo)}::DATE AND {p.add(hi)}::DATE",
+        f"e.event_date BETWEEN CAST({p.add(lo)} AS DATE) AND CAST({p.add(hi)} AS DATE)",
     ]
     if query.filter is not None:
         where.append(filter_sql(query.filter, p))
     group = ", ".join([f"d{i}" for i in range(len(dims))] + ["sk"])
     return f"""
-WITH r(range_name, lo, hi) AS (VALUES {ranges}),
+WITH r AS ({ranges}),
 base AS (
   SELECT {", ".join([*dim_cols, ""])}
     e.session_key AS sk, e.visitor_id AS vid, e.event_name AS ev,
@@ -200,7 +235,8 @@ base AS (
     (v.first_event_id = e.event_id) AS is_new
   FROM events e
   JOIN r ON e.event_date BETWEEN r.lo AND r.hi
-  JOIN sessions s ON s.property_id = e.property_id AND s.session_key = e.session_key
+  JOIN sessions s ON s.property_id = e.property_id AND s.visitor_id = e.visitor_id
+    AND s.session_key = e.session_key
   JOIN visitors v ON v.property_id = e.property_id AND v.visitor_id = e.visitor_id
   WHERE {" AND ".join(where)}
 ),
@@ -241,25 +277,30 @@ def metric_values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[int | float
     return tuple(out)
 
 
-def run_report(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> ReportResult:
+def _group_by(columns: str) -> str:
+    return f"GROUP BY {columns}" if columns else ""
+
+
+def run_report(run: Execute, query: ReportQuery, dialect: Dialect = DUCKDB) -> ReportResult:
+    """Answer ``query`` with ``run`` (SQL and its bound values → rows) in ``dialect``."""
     dims = query.dimensions
     nd, nm = len(dims), len(query.metrics)
-    p = Params()
+    p = Params(dialect=dialect)
     source = _source(query, dims, p)
-    group_by = ", ".join(f"d{i}" for i in range(nd)) or "()"
+    group_by = _group_by(", ".join(f"d{i}" for i in range(nd)))
     aggregates = ""
     if query.aggregations & {"MINIMUM", "MAXIMUM"}:
         aggregates = ", " + ", ".join(f"min(m{i}) OVER (), max(m{i}) OVER ()" for i in range(nm))
     sql = f"""{source},
 grouped AS (
   SELECT {", ".join([*[f"d{i}" for i in range(nd)], ""])} {_metric_cols(query)}
-  FROM per_session GROUP BY {group_by} HAVING count(*) > 0
+  FROM per_session {group_by} HAVING count(*) > 0
 )
 SELECT *, count(*) OVER () AS row_count{aggregates}
 FROM grouped ORDER BY {order_sql(query)} LIMIT {p.add(query.limit)} OFFSET {p.add(query.offset)}"""
-    rows = execute(cur, sql, p.values)
+    rows = run(sql, p.values)
     result_rows = [ReportRow(tuple(r[:nd]), metric_values(query, r[nd : nd + nm])) for r in rows]
-    row_count = int(rows[0][nd + nm]) if rows else _count_rows(cur, query)
+    row_count = int(rows[0][nd + nm]) if rows else _count_rows(run, query, dialect)
     minimums: list[ReportRow] = []
     maximums: list[ReportRow] = []
     if rows and aggregates:
@@ -268,32 +309,35 @@ FROM grouped ORDER BY {order_sql(query)} LIMIT {p.add(query.limit)} OFFSET {p.ad
             minimums = [ReportRow(("RESERVED_MIN",) * nd, metric_values(query, tuple(agg[0::2])))]
         if "MAXIMUM" in query.aggregations:
             maximums = [ReportRow(("RESERVED_MAX",) * nd, metric_values(query, tuple(agg[1::2])))]
-    totals = _totals(cur, query) if "TOTAL" in query.aggregations else []
+    totals = _totals(run, query, dialect) if "TOTAL" in query.aggregations else []
     return ReportResult(
         rows=result_rows, row_count=row_count, totals=totals, minimums=minimums, maximums=maximums
     )
 
 
-def _count_rows(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> int:
+def _count_rows(run: Execute, query: ReportQuery, dialect: Dialect) -> int:
     """rowCount when the page is empty (offset past the end): count the groups directly."""
     if query.offset == 0:
         return 0
-    p = Params()
+    p = Params(dialect=dialect)
     nd = len(query.dimensions)
-    group_by = ", ".join(f"d{i}" for i in range(nd)) or "()"
-    sql = f"{_source(query, query.dimensions, p)} SELECT count(*) FROM (SELECT 1 FROM per_session GROUP BY {group_by})"
-    return int(execute(cur, sql, p.values)[0][0])
+    group_by = _group_by(", ".join(f"d{i}" for i in range(nd)))
+    sql = (
+        f"{_source(query, query.dimensions, p)} SELECT count(*) FROM "
+        f"(SELECT 1 AS one FROM per_session {group_by} HAVING count(*) > 0) AS g"
+    )
+    return int(run(sql, p.values)[0][0])
 
 
-def _totals(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> list[ReportRow]:
+def _totals(run: Execute, query: ReportQuery, dialect: Dialect) -> list[ReportRow]:
     nd = len(query.dimensions)
     by_range = nd > 0 and query.dimensions[0] == "dateRange"
     dims: tuple[str, ...] = ("dateRange",) if by_range else ()
-    p = Params()
+    p = Params(dialect=dialect)
     sql = f"""{_source(query, dims, p)}
 SELECT {"d0, " if by_range else ""}{_metric_cols(query)} FROM per_session
-GROUP BY {"d0" if by_range else "()"} ORDER BY {"d0" if by_range else "1"}"""
-    rows = execute(cur, sql, p.values)
+{_group_by("d0" if by_range else "")} ORDER BY {"d0" if by_range else "1"}"""
+    rows = run(sql, p.values)
     if not by_range:
         return [ReportRow(("RESERVED_TOTAL",) * nd, metric_values(query, tuple(r))) for r in rows]
     found = {r[0]: metric_values(query, tuple(r[1:])) for r in rows}
@@ -305,9 +349,13 @@ GROUP BY {"d0" if by_range else "()"} ORDER BY {"d0" if by_range else "1"}"""
     ]
 
 
-def execute(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def execute(cur: Any, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run DuckDB SQL on a cursor."""
+    import duckdb
+
     try:
-        return cur.execute(sql, params).fetchall()
+        rows: list[tuple[Any, ...]] = cur.execute(sql, params).fetchall()
+        return rows
     except duckdb.InvalidInputException as exc:
         # the only user-controlled text that DuckDB parses is a regular expression
         raise invalid(
