@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from footfall.process.processor import Processor
-from footfall.queue import Consumer
+from footfall.queue import Consumer, DeadLetters, NoDeadLetters
 from footfall.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,10 @@ class Worker:
         *,
         batch_size: int,
         flush_interval: float,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self._open_consumer = open_consumer
+        self.dead_letters = dead_letters or NoDeadLetters()
         self.consumer = open_consumer()
         self.processor = processor
         self.store = store
@@ -73,6 +75,7 @@ class Worker:
             return 0
         writes, stats = self.processor.process(batch.messages)
         self.store.write(writes)
+        self.dead_letters.send(writes.dead_letters)
         self.consumer.commit(batch)
         self.batches += 1
         self.last_batch_at = time.time()

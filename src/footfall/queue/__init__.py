@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from footfall.schema.events import DeadLetter
+
 # (partition key, value): the key keeps one visitor's events in order where the queue partitions
 Message = tuple[bytes, bytes]
 
@@ -50,6 +52,32 @@ class Consumer(Protocol):
         """Rewind so the next poll returns messages appended at or after ``since_us``."""
 
     def close(self) -> None: ...
+
+
+class DeadLetters(Protocol):
+    """Where the processor also sends the events it drops (the store keeps them in any case)."""
+
+    def send(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NoDeadLetters:
+    """Embedded queues: dead letters live in the store only."""
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_dead_letters(url: str) -> DeadLetters:
+    if urlsplit(url).scheme == "kafka":
+        from footfall.queue.kafka import KafkaDeadLetters
+
+        return KafkaDeadLetters(*kafka_target(url))
+    return NoDeadLetters()
 
 
 def open_publisher(url: str, *, retention_hours: int = 168) -> Publisher:

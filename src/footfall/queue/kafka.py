@@ -8,6 +8,8 @@ The partition key (the visitor's client id, or address) keeps one visitor's even
 
 Consuming: a consumer group; offsets are committed by hand, after the store has the batch. A
 crashed member's partitions move to the others, which start from the last committed offsets.
+
+Dead letters: the processor sends every event it drops to ``<topic>.dead`` before committing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from footfall.queue import Batch, Message, QueueUnavailable
+from footfall.schema.events import DeadLetter
 
 log = logging.getLogger(__name__)
 PROBE_EVERY_S = 1.0
@@ -116,6 +121,57 @@ def _settle(future: asyncio.Future[None], err: Any) -> None:
         future.set_result(None)
     else:
         future.set_exception(QueueUnavailable(str(err)))
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dead"
+
+
+class KafkaDeadLetters:
+    """The dead-letter topic (``<topic>.dead``): every event the processor drops, with its typed
+    reason, keyed by ``property_id/event_id`` (a consumer of the topic can dedupe on the key;
+    a batch processed again after a crash sends its letters again)."""
+
+    def __init__(self, brokers: str, topic: str) -> None:
+        ck = _client()
+        self.topic = dead_letter_topic(topic)
+        self._ck = ck
+        self._producer = ck.Producer(
+            {
+                "bootstrap.servers": brokers,
+                "acks": "all",
+                "enable.idempotence": True,
+                "compression.type": "lz4",
+                "linger.ms": 5,
+                "message.timeout.ms": 30_000,
+            }
+        )
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Return once Kafka has every letter (before the batch's offsets are committed)."""
+        if not letters:
+            return
+        errors: list[Any] = []
+
+        def report(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(err)
+
+        for letter in letters:
+            self._producer.produce(
+                self.topic,
+                key=f"{letter.property_id}/{letter.event_id}".encode(),
+                value=msgspec.json.encode(letter),
+                on_delivery=report,
+            )
+        remaining = self._producer.flush(60)
+        if errors or remaining:
+            raise QueueUnavailable(
+                f"the dead-letter topic did not take {len(errors) + remaining} letters"
+            )
+
+    def close(self) -> None:
+        self._producer.flush(10)
 
 
 class KafkaConsumer:
