@@ -384,7 +384,7 @@ start_spark_master() {
 start_spark_worker() {
   (spark_env && start_bg spark-worker "$STATE/spark" bash "$SPARK_HOME/bin/spark-class" "${MAIN[spark-worker]}" \
     --host $HOST --port $SPK_WORKER_PORT --webui-port $SPK_WORKER_UI_PORT \
-    --cores 1 --memory 1g --work-dir "$STATE/spark/work" "$SPARK_MASTER_URL")
+    --cores 4 --memory 3g --work-dir "$STATE/spark/work" "$SPARK_MASTER_URL")
 }
 
 probe() { "$VENV/bin/python" "$DEPLOY/probe.py" "$@"; }

@@ -107,7 +107,7 @@ class Server:
             f"{self.url}/v1beta/properties/{self.property_id}:runReport",
             json=body,
             headers=self.auth,
-            timeout=60,
+            timeout=300,  # on the cluster, the first Spark SQL report starts a Spark driver
         )
         assert r.status_code == 200, r.text
         result: dict[str, Any] = r.json()

@@ -44,7 +44,20 @@ def _parser() -> argparse.ArgumentParser:
         "simulate", help="send realistic synthetic traffic and write the expected reports"
     )
     for role, text in ROLE_HELP.items():
-        _server_flags(sub.add_parser(role, help=text))
+        role_parser = sub.add_parser(role, help=text)
+        _server_flags(role_parser)
+        if role == "rollup":
+            role_parser.add_argument(
+                "--once",
+                action="store_true",
+                help="run the rollup job once over the hours that changed, print what it did, exit",
+            )
+            role_parser.add_argument(
+                "--all",
+                dest="everything",
+                action="store_true",
+                help="with --once: rebuild every hour, not only those that changed",
+            )
     migrate = sub.add_parser(
         "migrate", help="apply the store's schema migrations; create the first operator key"
     )
@@ -72,6 +85,7 @@ ROLE_HELP = {
     "collect": "run the collector role (ingestion to the queue)",
     "process": "run the processor role (queue to store)",
     "api": "run the report and admin API role (and the dashboard)",
+    "rollup": "run the rollup scheduler: the Spark rollup job over the hours that changed (cluster)",
 }
 
 
@@ -85,6 +99,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     command = args.command
+    if command == "rollup" and args.once:
+        return _rollup_once(_settings(args), everything=args.everything)
     if command in ("serve", *ROLE_HELP):
         return _serve(_settings(args), None if command == "serve" else frozenset({command}))
     if command == "migrate":
@@ -160,23 +176,53 @@ def _migrate(settings: Settings) -> int:
         print(f"schema migrations applied: {applied or 'none (up to date)'}")
     if urlsplit(settings.queue_url).scheme == "kafka":
         from footfall.queue import kafka_target
-        from footfall.queue.kafka import ensure_topic
+        from footfall.queue.kafka import dead_letter_topic, ensure_topic
 
         brokers, topic = kafka_target(settings.queue_url)
-        created = ensure_topic(
-            brokers,
-            topic,
-            partitions=settings.kafka_partitions,
-            replication=settings.kafka_replication_factor,
-            min_insync=settings.kafka_min_insync_replicas,
-        )
-        print(f"Kafka topic {topic}: {'created' if created else 'exists'}")
+        for name in (topic, dead_letter_topic(topic)):
+            created = ensure_topic(
+                brokers,
+                name,
+                partitions=settings.kafka_partitions,
+                replication=settings.kafka_replication_factor,
+                min_insync=settings.kafka_min_insync_replicas,
+            )
+            print(f"Kafka topic {name}: {'created' if created else 'exists'}")
     runtime = Runtime(settings, frozenset())  # first start: demo tenant and operator key, once
     try:
         _banner(runtime, serving=False)
     finally:
         runtime.stop()
     return 0
+
+
+def _rollup_once(settings: Settings, *, everything: bool = False) -> int:
+    import msgspec
+
+    from footfall.rollup.scheduler import RollupScheduler
+    from footfall.store import open_store
+    from footfall.store.cassandra import CassandraStore
+
+    logging.basicConfig(level=settings.log_level.upper())
+    store = open_store(settings.store_url, settings)
+    try:
+        if not isinstance(store, CassandraStore):
+            print(
+                "footfall: rollups are built on the cluster store (cassandra://)", file=sys.stderr
+            )
+            return 2
+        scheduler = RollupScheduler(settings, store)
+        try:
+            run = scheduler.run_once(everything=everything)
+        finally:
+            scheduler.stop()
+        if run is None:
+            print(f"footfall: rollup failed: {scheduler.last_error}", file=sys.stderr)
+            return 1
+        print(msgspec.json.encode(run).decode())
+        return 0
+    finally:
+        store.close()
 
 
 def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:

@@ -39,8 +39,15 @@ from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
 from footfall.process.reprocess import reprocess
 from footfall.process.worker import Worker
-from footfall.queue import Publisher, open_consumer, open_publisher, pending
-from footfall.settings import Settings
+from footfall.queue import (
+    Publisher,
+    open_consumer,
+    open_dead_letters,
+    open_publisher,
+    pending,
+)
+from footfall.rollup.scheduler import RollupScheduler
+from footfall.settings import Settings, SettingsError
 from footfall.store import Store, open_store
 from footfall.tenancy.model import Account, Property, Stream
 from footfall.tenancy.service import Tenancy
@@ -118,10 +125,20 @@ class Runtime:
                 self.store,
                 batch_size=settings.batch_size,
                 flush_interval=settings.flush_interval,
+                dead_letters=open_dead_letters(settings.queue_url),
             )
             if "process" in roles
             else None
         )
+        self.scheduler: RollupScheduler | None = None
+        if "rollup" in roles:
+            from footfall.store.cassandra import CassandraStore
+
+            if not isinstance(self.store, CassandraStore):
+                raise SettingsError(
+                    "the rollup role builds rollups on the cluster store: set store to cassandra://"
+                )
+            self.scheduler = RollupScheduler(settings, self.store)
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
 
@@ -144,6 +161,8 @@ class Runtime:
     def start(self) -> None:
         if self.worker is not None:
             self.worker.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         self._maintenance = threading.Thread(
             target=self._maintain, name="footfall-maintenance", daemon=True
         )
@@ -185,6 +204,9 @@ class Runtime:
             self.publisher.close()  # flushes every pending group commit first
         if self.worker is not None:
             self.worker.stop()
+            self.worker.dead_letters.close()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         with contextlib.suppress(Exception):
             self.usage.flush()
         self.geo.close()
@@ -215,6 +237,9 @@ class Runtime:
         ready = checks["store"] == "ok" and (
             worker is None or (worker.alive and not worker.last_error)
         )
+        if self.scheduler is not None:
+            rollup_ready, checks["rollup"] = self.scheduler.readiness()
+            ready = ready and rollup_ready
         return ready, checks
 
 
@@ -246,6 +271,14 @@ def create_app(runtime: Runtime) -> Starlette:
             m.queue_pending.set(checks["queue"]["pending"])
         for outcome, value in runtime.processor.totals.items():
             m.processed.labels(outcome).set(value)
+        for source, value in getattr(runtime.store, "report_sources", {}).items():
+            m.report_sources.labels(source).set(value)
+        scheduler = runtime.scheduler
+        if scheduler is not None and checks["rollup"]["lag_seconds"] is not None:
+            m.rollup_lag.set(checks["rollup"]["lag_seconds"])
+            for outcome, value in scheduler.runs.items():
+                m.rollup_runs.labels(outcome).set(value)
+            m.rollup_hours.set(scheduler.hours)
         return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager

@@ -75,6 +75,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     kafka_partitions: int = 12
     kafka_replication_factor: int = 3
     kafka_min_insync_replicas: int = 2
+    # Spark (cluster shape): the master the rollup job and report queries run on, the connector
+    # jars (comma-separated paths; or spark.jars in SPARK_CONF_DIR), shuffle partitions, and how
+    # often the rollup scheduler rebuilds the hours that changed (seconds)
+    spark_master: str = "local[2]"
+    spark_jars: str = ""
+    spark_partitions: int = 8
+    spark_cores: int = 0  # spark.cores.max of each footfall Spark app (0: Spark's default)
+    spark_executor_memory: str = "1g"
+    rollup_interval: float = 300.0
     # geography: a MaxMind-format country database replacing the bundled one
     geo_database: str = ""
     log_level: str = "info"
@@ -245,6 +254,11 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
     ):
         raise SettingsError(
             "kafka_partitions must be 1..10000 and kafka_min_insync_replicas 1..kafka_replication_factor"
+        )
+    if not 1 <= s.spark_partitions <= 10_000 or not 1 <= s.rollup_interval <= 3600:
+        raise SettingsError(
+            "spark_partitions must be 1..10000 and rollup_interval 1..3600 seconds (the lag "
+            "promise is one hour)"
         )
     if not 1 <= s.cassandra_shards <= 4096:
         raise SettingsError("cassandra_shards must be between 1 and 4096")

@@ -19,6 +19,8 @@ from server import Server
 
 KAFKA = "127.0.0.1:9092"
 CASSANDRA = "127.0.0.1:9042"
+SPARK = "127.0.0.1:7077"
+JARS = Path(__file__).resolve().parents[2] / "build" / "cluster" / "spark" / "jars"
 
 
 def _reachable(address: str) -> bool:
@@ -41,6 +43,12 @@ class Cluster:
             "FOOTFALL_KAFKA_MIN_INSYNC_REPLICAS": "1",
             "FOOTFALL_ADMIN_KEY": ADMIN_KEY,
             "FOOTFALL_FLUSH_INTERVAL": "0.5",
+            "FOOTFALL_SPARK_MASTER": f"spark://{SPARK}",
+            "FOOTFALL_SPARK_JARS": ",".join(str(j) for j in sorted(JARS.glob("*.jar"))),
+            "FOOTFALL_SPARK_PARTITIONS": "2",
+            "FOOTFALL_SPARK_CORES": "1",
+            "FOOTFALL_SPARK_EXECUTOR_MEMORY": "512m",
+            "FOOTFALL_ROLLUP_INTERVAL": "3",
         }
         self.servers: list[Server] = []
 
@@ -53,6 +61,19 @@ class Cluster:
             timeout=300,
             check=True,
         )
+        return done.stdout
+
+    def run(self, *args: str, timeout: float = 600) -> str:
+        """A one-off footfall command with the cluster settings (e.g. ``rollup --once``)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "footfall", *args, "--data-dir", str(self.tmp)],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 
     def start(self, role: str, time_zone: str = "UTC") -> Server:
@@ -69,7 +90,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    for address in (KAFKA, CASSANDRA):
+    for address in (KAFKA, CASSANDRA, SPARK):
         if not _reachable(address):
             pytest.fail(
                 f"the cluster tier needs the engines: nothing listens on {address}; "

@@ -55,5 +55,26 @@ class Metrics:
             registry=r,
         )
 
+        self.rollup_lag = Gauge(
+            "footfall_rollup_lag_seconds",
+            "Age of the oldest event change not yet in the hourly rollups (0: all rolled up)",
+            registry=r,
+        )
+        self.rollup_runs = Gauge(
+            "footfall_rollup_runs",
+            "Rollup job runs since start, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.rollup_hours = Gauge(
+            "footfall_rollup_hours", "Hours rebuilt by the rollup job since start", registry=r
+        )
+        self.report_sources = Gauge(
+            "footfall_reports",
+            "Reports answered since start, by what answered them (rollups, spark, events)",
+            ["source"],
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -166,6 +166,7 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
             consistency=s.cassandra_consistency if s else "LOCAL_QUORUM",
             shards=s.cassandra_shards if s else 16,
             raw_retention_hours=s.raw_retention_hours if s else 168,
+            settings=s,
         )
     if parts.scheme == "memory":
         from footfall.store.duckdb import DuckDBStore

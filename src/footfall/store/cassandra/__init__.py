@@ -7,22 +7,25 @@ an order that makes a partial write harmless: events, sessions and visitors firs
 markers (``event_ids``) last, so a replayed batch is never mistaken for a duplicate.
 
 The tables: events and sessions here, raw history and retention in :mod:`.history`, tenancy,
-usage and meta in :mod:`.tenancy`, reports in :mod:`.reports`; connection and helpers in
+usage and meta in :mod:`.tenancy`, rollups in :mod:`.rollups`, reports in :mod:`.reports`; connection and helpers in
 :mod:`.base`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent, Session
+from footfall.settings import Settings
 from footfall.store import SessionProbe, WriteSet
 from footfall.store.cassandra.base import (
     DAY_US,
     EVENT_COLUMNS,
+    HOUR_US,
     SESSION_COLUMNS,
     VISITOR_COLUMNS,
     SchemaOutOfDate,
@@ -32,12 +35,34 @@ from footfall.store.cassandra.base import (
     shard_of,
 )
 from footfall.store.cassandra.history import HistoryTables
+from footfall.store.cassandra.rollups import RollupTables
 from footfall.store.cassandra.tenancy import TenancyTables
 
 __all__ = ["EVENT_COLUMNS", "SESSION_COLUMNS", "CassandraStore", "SchemaOutOfDate"]
 
 
-class CassandraStore(HistoryTables, TenancyTables):
+class CassandraStore(HistoryTables, TenancyTables, RollupTables):
+    def __init__(self, url: str, *, settings: Settings | None = None, **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self.settings = settings
+        self.report_sources = {"rollups": 0, "spark": 0, "events": 0}
+        self._spark: Any = None
+        self._spark_lock = threading.Lock()
+
+    def spark(self) -> Any:
+        """The SparkSession of report queries, started at the first one that needs it."""
+        from footfall.spark.session import open_spark
+
+        with self._spark_lock:
+            if self._spark is None:
+                self._spark = open_spark(self.settings or Settings(), "footfall-reports")
+            return self._spark
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+        super().close()
+
     # -- EventStore -----------------------------------------------------------------------
 
     def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -206,13 +231,6 @@ class CassandraStore(HistoryTables, TenancyTables):
                 for e in writes.rekeyed
             ],
         )
-        changed_hours = {
-            (e.property_id, hour_of(e.event_time)) for e in [*writes.events, *writes.rekeyed]
-        }
-        self._many(
-            _insert("event_hours", ("property_id", "hour", "updated_at")),
-            [(p, h, now_us) for p, h in changed_hours],
-        )
         self._many(
             "DELETE FROM sessions WHERE property_id = ? AND visitor_id = ? AND start_time = ? AND session_key = ?",
             [
@@ -223,7 +241,23 @@ class CassandraStore(HistoryTables, TenancyTables):
         self._many(
             _insert("sessions", SESSION_COLUMNS), [self._session_row(s) for s in writes.sessions]
         )
-        self._first_seen(writes.first_seen)
+        first_moved = self._first_seen(writes.first_seen)
+        # after everything a rollup reads: the hours whose rollups are now out of date, i.e.
+        # those of the new and re-keyed events, every hour a changed session spans (its
+        # duration and engagement count in all of them) and a visitor's old first event
+        changed_hours = {
+            (e.property_id, hour_of(e.event_time)) for e in [*writes.events, *writes.rekeyed]
+        }
+        for session in writes.sessions:
+            changed_hours.update(
+                (session.property_id, h)
+                for h in range(hour_of(session.start_time), session.end_time + 1, HOUR_US)
+            )
+        changed_hours |= first_moved
+        self._many(
+            _insert("event_hours", ("property_id", "hour", "updated_at")),
+            [(p, h, now_us) for p, h in changed_hours],
+        )
         dead = writes.dead_letters
         self._many(
             _insert(
@@ -257,20 +291,24 @@ class CassandraStore(HistoryTables, TenancyTables):
     def _session_row(s: Session) -> list[Any]:
         return [getattr(s, c) for c in SESSION_COLUMNS]
 
-    def _first_seen(self, rows: Sequence[tuple[str, str, int, str]]) -> None:
+    def _first_seen(self, rows: Sequence[tuple[str, str, int, str]]) -> set[tuple[str, int]]:
+        """Record visitors' first events; return the hours of first events that were replaced."""
         current = self._many(
             "SELECT first_time, first_event_id FROM visitors WHERE property_id = ? AND visitor_id = ?",
             [(p, v) for p, v, _t, _e in rows],
         )
-        earlier = [
-            (p, v, t, e)
-            for (p, v, t, e), found in zip(rows, current, strict=True)
-            if not found or (t, e) < (found[0].first_time, found[0].first_event_id)
-        ]
+        earlier = []
+        replaced: set[tuple[str, int]] = set()
+        for (p, v, t, e), found in zip(rows, current, strict=True):
+            if not found or (t, e) < (found[0].first_time, found[0].first_event_id):
+                earlier.append((p, v, t, e))
+                if found:
+                    replaced.add((p, hour_of(found[0].first_time)))
         self._many(
             _insert("visitors", ("property_id", "visitor_id", "first_time", "first_event_id")),
             earlier,
         )
+        return replaced
 
     # -- ReportStore ------------------------------------------------------------------------------
 

@@ -212,5 +212,12 @@ class CassandraBase:
     def _one(self, cql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.session.execute(self._stmt(cql), params))
 
+    def _hours(self, table: str, property_id: str) -> list[int]:
+        """The hour buckets a property has in one of the ``*_hours`` index tables."""
+        return [
+            r.hour
+            for r in self._one(f"SELECT hour FROM {table} WHERE property_id = ?", (property_id,))
+        ]
+
     def close(self) -> None:
         self.cluster.shutdown()

@@ -14,12 +14,6 @@ DAY_US = 24 * HOUR_US
 class HistoryTables(CassandraBase):
     # -- RawHistory ---------------------------------------------------------------------------
 
-    def _hours(self, table: str, property_id: str) -> list[int]:
-        return [
-            r.hour
-            for r in self._one(f"SELECT hour FROM {table} WHERE property_id = ?", (property_id,))
-        ]
-
     def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
         received, event_id = after or (-1, "")
         page: list[RawRow] = []

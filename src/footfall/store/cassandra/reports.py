@@ -1,10 +1,13 @@
-"""Reports on the Cassandra store, answered by the same SQL as the embedded store.
+"""Reports on the Cassandra store.
 
-The events of the requested hours (all shards), the sessions and first events of their visitors
-are read from Cassandra into an in-memory DuckDB, and the report compiler of
-:mod:`footfall.store.duckdb.report_sql` runs there: the answer is the embedded shape's by
-construction. The read is proportional to the events in the date range; the rollup tables that
-answer large ranges without reading events are the Spark jobs' work.
+- runReport from the hourly rollups when a dimension set covers the request
+  (:mod:`footfall.rollup.answer`): a read proportional to hours and rows, not to events;
+- otherwise from Spark SQL over the events of the requested hours (:mod:`footfall.spark.sql`);
+- runRealtimeReport from the last hour's event partitions: they are read into an in-memory
+  DuckDB and the realtime compiler runs there.
+
+Each path gives the embedded shape's answer (tests/cluster check it against the simulator's
+ground truth); the caller cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import msgspec
 import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
+from footfall.rollup.answer import answer, fitting_set
 from footfall.schema.events import EnrichedEvent, Session
 from footfall.store.duckdb import DuckDBStore
 from footfall.store.duckdb import arrow as duck_arrow
@@ -105,14 +109,20 @@ _NULLABLE = {"client_id", "user_id", "client_session_id", "value"}
 
 
 def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
-    duck = load(store, query)
-    try:
-        return duck.run_report(query)
-    finally:
-        duck.close()
+    first, last = _hours_for(query)
+    hours = [h for h in store._hours("event_hours", query.property_id) if first <= h <= last]
+    chosen = fitting_set(query)
+    if chosen is not None:
+        store.report_sources["rollups"] += 1
+        return answer(query, chosen, store.rollup_cells(query.property_id, chosen, hours))
+    from footfall.spark.sql import run_report as spark_report
+
+    store.report_sources["spark"] += 1
+    return spark_report(store.spark(), store, query, hours)
 
 
 def run_realtime(store: CassandraStore, query: ReportQuery) -> ReportResult:
+    store.report_sources["events"] += 1
     duck = load(store, query)
     try:
         return duck.run_realtime(query)
