@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test check lint typecheck bench clean cluster-up cluster-down cluster-test
+.PHONY: install serve test check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ check: lint typecheck
 bench: install
 	bash bench/run.sh
 	BENCH_CONNECTIONS=4 bash bench/run.sh
+
+# the cluster roles on the engines: ingest rate, ack-to-report time and the rollup lag
+bench-cluster: install cluster-up
+	$(BIN)/python bench/cluster_lag.py
 
 # the cluster tier: Kafka, Cassandra and Spark from Maven Central and PyPI, on loopback
 cluster-up:

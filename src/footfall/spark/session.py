@@ -49,6 +49,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
                 "spark.dynamicAllocation.shuffleTracking.timeout": "30s",
                 "spark.dynamicAllocation.executorIdleTimeout": "15s",
                 "spark.dynamicAllocation.minExecutors": "0",
+                "spark.executor.cores": "1",
             }
         )
     if settings.spark_cores:
