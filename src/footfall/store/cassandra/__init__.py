@@ -46,6 +46,7 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables):
         super().__init__(url, **kw)
         self.settings = settings
         self.report_sources = {"rollups": 0, "spark": 0, "events": 0}
+        self.partition_batches = True  # rows of one partition in one UNLOGGED batch
         self._spark: Any = None
         self._spark_lock = threading.Lock()
 
@@ -143,11 +144,18 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables):
         values["month"] = month_of(e.event_time)
         return [values[c] for c in VISITOR_COLUMNS]
 
+    def _write(self, cql: str, rows: Sequence[Sequence[Any]], *, key: int) -> None:
+        """Many rows of one table: batched per partition (``partition_batches``), or row by row."""
+        if self.partition_batches:
+            self._per_partition(cql, rows, key)
+        else:
+            self._many(cql, rows)
+
     def write(self, writes: WriteSet) -> None:
         now = dt.datetime.now(dt.UTC)
         now_us = int(now.timestamp() * 1e6)
         raw = writes.raw
-        self._many(
+        self._write(
             _insert(
                 "raw_events",
                 (
@@ -172,8 +180,9 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables):
                 )
                 for r in raw
             ],
+            key=3,
         )
-        self._many(
+        self._write(
             _insert(
                 "raw_ips",
                 ("property_id", "hour", "shard", "received_at", "event_id", "ip"),
@@ -191,15 +200,19 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables):
                 for r in raw
                 if r.ip
             ],
+            key=3,
         )
         self._many(
             _insert("raw_hours", ("property_id", "hour")),
             {(r.property_id, hour_of(r.received_at)) for r in raw},
         )
-        self._many(_insert("events", EVENT_COLUMNS), [self._event_row(e) for e in writes.events])
-        self._many(
+        self._write(
+            _insert("events", EVENT_COLUMNS), [self._event_row(e) for e in writes.events], key=3
+        )
+        self._write(
             _insert("visitor_events", VISITOR_COLUMNS),
             [self._visitor_row(e) for e in writes.events],
+            key=3,
         )
         self._many(
             "UPDATE events SET session_key = ? WHERE property_id = ? AND hour = ? AND shard = ? "
@@ -238,8 +251,10 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables):
                 for s in writes.stale_sessions
             ],
         )
-        self._many(
-            _insert("sessions", SESSION_COLUMNS), [self._session_row(s) for s in writes.sessions]
+        self._write(
+            _insert("sessions", SESSION_COLUMNS),
+            [self._session_row(s) for s in writes.sessions],
+            key=2,
         )
         first_moved = self._first_seen(writes.first_seen)
         # after everything a rollup reads: the hours whose rollups are now out of date, i.e.
