@@ -114,9 +114,16 @@ class Role:
 
 
 async def load(
-    client: httpx.AsyncClient, url: str, rate: float, until: float, counts: dict[str, int]
+    client: httpx.AsyncClient,
+    url: str,
+    rate: float,
+    until: float,
+    *,
+    counts: dict[str, int],
+    total: int = 0,
 ) -> None:
-    """Five events per request at ``rate`` events/s, from 5,000 returning visitors."""
+    """Five events per request at ``rate`` events/s, from 5,000 returning visitors, until the
+    monotonic time ``until`` (or, with ``total``, until that many were sent, 16 at a time)."""
     interval = 5 / rate
     next_at = time.monotonic()
     pending: set[asyncio.Task[None]] = set()
@@ -141,6 +148,15 @@ async def load(
         except httpx.HTTPError:
             counts["errors"] += 5
 
+    if total:
+        gate = asyncio.Semaphore(16)
+
+        async def gated() -> None:
+            async with gate:
+                await one()
+
+        await asyncio.gather(*(gated() for _ in range(total // 5)))
+        return
     while time.monotonic() < until:
         task = asyncio.create_task(one())
         pending.add(task)
@@ -253,7 +269,7 @@ async def measure(args: argparse.Namespace, ids: dict[str, str], rollup: Role) -
         until = started + args.duration
         url = f"{args.collect}/v1/collect?measurement_id={ids['measurement']}"
         _, samples = await asyncio.gather(
-            load(client, url, args.rate, until, counts), probes(client, args, ids, until)
+            load(client, url, args.rate, until, counts=counts), probes(client, args, ids, until)
         )
         load_s = time.monotonic() - started
         stop.set()
@@ -285,6 +301,33 @@ async def measure(args: argparse.Namespace, ids: dict[str, str], rollup: Role) -
     }
 
 
+async def send_backlog(args: argparse.Namespace, ids: dict[str, str]) -> int:
+    """``--backlog`` events as fast as 16 connections take them, with no processor running."""
+    counts: dict[str, int] = {"accepted": 0, "errors": 0}
+    url = f"{args.collect}/v1/collect?measurement_id={ids['measurement']}"
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=16)) as client:
+        await load(client, url, rate=1e9, until=0.0, counts=counts, total=args.backlog)
+    return counts["accepted"]
+
+
+def drain_rate(process: Role, events: int, timeout: float = 900) -> dict[str, Any]:
+    """Seconds from the processor's start until nothing is pending, and events/s."""
+    started = time.monotonic()
+    process.wait_ready()
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        pending = httpx.get(f"{process.url}/readyz", timeout=10).json()["checks"]["queue"]
+        if pending.get("pending") == 0:
+            seconds = time.monotonic() - started
+            return {
+                "events": events,
+                "seconds": round(seconds, 1),
+                "events_per_s": round(events / seconds),
+            }
+        time.sleep(0.5)
+    raise SystemExit(f"the processor did not drain {events} events in {timeout} s")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "60")))
@@ -296,6 +339,7 @@ def main() -> int:
         default=float(os.environ.get("BENCH_ROLLUP_INTERVAL", "30")),
     )
     p.add_argument("--give-up", type=float, default=600.0)
+    p.add_argument("--backlog", type=int, default=int(os.environ.get("BENCH_BACKLOG", "30000")))
     args = p.parse_args()
     for engine, port in ENGINES.items():
         with socket.socket() as s:
@@ -313,16 +357,20 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    roles = [Role(c, env, workdir) for c in ("collect", "process", "api", "rollup")]
+    roles = [Role(c, env, workdir) for c in ("collect", "api", "rollup")]
     try:
         for role in roles:
             role.wait_ready()
-        collect, _process, api, rollup = roles
+        collect, api, rollup = roles
         args.collect, args.api = collect.url, api.url
         auth = {"authorization": f"Bearer {args.token}"}
         prop = httpx.get(f"{api.url}/v1/admin/properties", headers=auth).json()["properties"][0]
         ids = {"property": prop["property_id"], "measurement": prop["streams"][0]["measurement_id"]}
-        result = asyncio.run(measure(args, ids, rollup))
+        # a backlog in Kafka first, then the processor: how fast one processor drains it
+        backlog = asyncio.run(send_backlog(args, ids))
+        roles.append(Role("process", env, workdir))
+        drain = drain_rate(roles[-1], backlog)
+        result = {"processor_drain": drain, **asyncio.run(measure(args, ids, rollup))}
     finally:
         for role in roles:
             role.stop()
