@@ -104,14 +104,15 @@ def test_parity_with_the_ground_truth(cluster: Any) -> None:
     assert sources["rollups"] >= len(SUITE) - 2 and sources["spark"] >= 2, sources
 
 
-ROLLUP_COLUMNS = (
+ROLLUP_COLUMNS = (  # all but the build, which every run changes
     "property_id, dimension_set, hour, event_date, event_hour, dims, events, views, key_events, "
     "engagement_ms, revenue_micros, users, active_users, new_users, sessions"
 )
 
 
 def rollup_rows(cluster: Any) -> tuple[set[tuple[Any, ...]], int]:
-    """Every rollup cell of the keyspace, and the newest write time among them."""
+    """Every rollup cell of the keyspace, and the newest write time among them; each hour's
+    partitions hold one build (the older ones are deleted once the hour switches)."""
     from cassandra.cluster import Cluster
 
     keyspace = cluster.env["FOOTFALL_STORE"].rsplit("/", 1)[1]
@@ -120,12 +121,17 @@ def rollup_rows(cluster: Any) -> tuple[set[tuple[Any, ...]], int]:
         session = c.connect()
         rows = list(
             session.execute(
-                f'SELECT {ROLLUP_COLUMNS}, writetime(events) AS written FROM "{keyspace}".rollups'
+                f"SELECT {ROLLUP_COLUMNS}, build, writetime(events) AS written "
+                f'FROM "{keyspace}".rollups'
             )
         )
     finally:
         c.shutdown()
-    cells = {tuple(tuple(v) if isinstance(v, list) else v for v in r)[:-1] for r in rows}
+    builds: dict[tuple[Any, ...], set[int]] = {}
+    for r in rows:
+        builds.setdefault((r.property_id, r.dimension_set, r.hour), set()).add(r.build)
+    assert all(len(b) == 1 for b in builds.values()), "an hour kept an old build"
+    cells = {tuple(tuple(v) if isinstance(v, list) else v for v in r)[:-2] for r in rows}
     return cells, max(r.written for r in rows)
 
 

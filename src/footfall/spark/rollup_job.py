@@ -3,9 +3,10 @@
 Map-reduce on Spark: the events of the changed hours (read from Cassandra by partition key),
 joined with their sessions and visitors' first events, become rollup cells per partition
 (:func:`footfall.rollup.cells.build`), cells of the same key are merged across partitions
-(sums and sketch unions), and each reduce partition writes its cells. An hour is rebuilt whole:
-its rollup partitions are deleted at a timestamp ``ts`` and the new cells written at ``ts + 1``,
-so a rerun, or two runs racing, leave exactly the cells of the latest run, which are the same.
+(sums and sketch unions), and each reduce partition writes its cells. An hour is rebuilt whole,
+as a new build beside the current one: when every cell is written the hour switches to it and
+the older builds are deleted, so a report sees the old build or the new one, never a mix, a
+rerun writes the same cells again, and a run that dies leaves the hour to the next.
 """
 
 from __future__ import annotations
@@ -45,13 +46,13 @@ class RollupRun(msgspec.Struct, frozen=True):
     seconds: float
 
 
-def _writer(store_url: str, consistency: str, ts: int) -> Any:
+def _writer(store_url: str, consistency: str, build_id: int) -> Any:
     def write(cells: Iterable[tuple[CellKey, Packed]]) -> Iterator[int]:
         from footfall.store.cassandra.base import CassandraBase
 
         base = CassandraBase(store_url, consistency=consistency, check_schema=False)
         try:
-            yield insert_cells(base, cells, ts)
+            yield insert_cells(base, cells, build_id)
         finally:
             base.close()
 
@@ -103,8 +104,7 @@ def run_rollups(
     started = time.monotonic()
     if not work:
         return RollupRun(0, 0, 0, 0.0)
-    ts = time.time_ns() // 1000
-    store.clear_rollups(work, ts)
+    build_id = time.time_ns() // 1000  # the new build of the hours (µs)
     live = [w for w in work if w.updated_at is not None]
     events = cells = 0
     if live:
@@ -120,9 +120,9 @@ def run_rollups(
             rows.mapPartitions(count)
             .mapPartitions(build)
             .reduceByKey(merge, partitions)
-            .mapPartitions(_writer(store_url, consistency, ts + 1))
+            .mapPartitions(_writer(store_url, consistency, build_id))
             .sum()
         )
         events, cells = int(counted.value), int(written)
-    store.finish_rollups(work)
+    store.finish_rollups(work, build_id)
     return RollupRun(len(work), events, cells, round(time.monotonic() - started, 3))

@@ -110,13 +110,16 @@ _NULLABLE = {"client_id", "user_id", "client_session_id", "value"}
 
 def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
     first, last = _hours_for(query)
-    hours = [h for h in store._hours("event_hours", query.property_id) if first <= h <= last]
     chosen = fitting_set(query)
     if chosen is not None:
+        builds = {
+            h: b for h, b in store.rollup_builds(query.property_id).items() if first <= h <= last
+        }
         store.report_sources["rollups"] += 1
-        return answer(query, chosen, store.rollup_cells(query.property_id, chosen, hours))
+        return answer(query, chosen, store.rollup_cells(query.property_id, chosen, builds))
     from footfall.spark.sql import run_report as spark_report
 
+    hours = [h for h in store._hours("event_hours", query.property_id) if first <= h <= last]
     store.report_sources["spark"] += 1
     return spark_report(store.spark(), store, query, hours)
 

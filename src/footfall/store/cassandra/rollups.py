@@ -1,6 +1,6 @@
 """The rollup tables on Cassandra: which hours changed since their rollups were built, the
-rebuild of an hour (delete the partitions, write the cells, record what they were built from)
-and the cells a report reads."""
+rebuild of an hour (write a new build of its cells, switch to it, delete the older builds) and
+the cells of the current builds that a report reads."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ CELL_COLUMNS = (
     "property_id",
     "dimension_set",
     "hour",
+    "build",
     "event_date",
     "event_hour",
     "dims",
@@ -35,12 +36,22 @@ class HourWork(msgspec.Struct, frozen=True):
     since: int  # µs: the hour's last change (its updated_at), or when it was last built
 
 
-def insert_cells(base: CassandraBase, cells: Iterable[tuple[CellKey, Packed]], ts: int) -> int:
+def insert_cells(base: CassandraBase, cells: Iterable[tuple[CellKey, Packed]], build: int) -> int:
+    """Write cells as part of ``build`` (not visible to reports until the build is switched to)."""
     rows = [
-        (k.property_id, k.dimension_set, k.hour, k.event_date, k.event_hour, list(k.dims), *p)
+        (
+            k.property_id,
+            k.dimension_set,
+            k.hour,
+            build,
+            k.event_date,
+            k.event_hour,
+            list(k.dims),
+            *p,
+        )
         for k, p in cells
     ]
-    base._many(_insert("rollups", CELL_COLUMNS, " USING TIMESTAMP ?"), [(*r, ts) for r in rows])
+    base._many(_insert("rollups", CELL_COLUMNS), rows)
     return len(rows)
 
 
@@ -78,38 +89,57 @@ class RollupTables(CassandraBase):
                     work.append(HourWork(p, hour, None, b.built_at))
         return work
 
-    def clear_rollups(self, work: Sequence[HourWork], ts: int) -> None:
-        """Delete the rollups of these hours as of ``ts`` (the rebuild writes at ``ts + 1``).
-
-        The hours are first marked unbuilt, so a run that dies before it finishes leaves them
-        to the next run instead of empty and current."""
+    def finish_rollups(self, work: Sequence[HourWork], build: int) -> None:
+        """Switch the hours to ``build`` (hours without events lose their rollups), then delete
+        the older builds. The switch is written at timestamp ``build``: of two runs, the newer
+        build wins, and it is never one the other run deletes."""
+        now = time.time_ns() // 1000
+        live = [w for w in work if w.updated_at is not None]
         self._many(
-            "DELETE FROM rollup_hours WHERE property_id = ? AND hour = ?",
-            [(w.property_id, w.hour) for w in work],
+            _insert(
+                "rollup_hours",
+                ("property_id", "hour", "build", "built_from", "built_at"),
+                " USING TIMESTAMP ?",
+            ),
+            [(w.property_id, w.hour, build, w.updated_at, now, build) for w in live],
+        )
+        self._many(
+            "DELETE FROM rollup_hours USING TIMESTAMP ? WHERE property_id = ? AND hour = ?",
+            [(build, w.property_id, w.hour) for w in work if w.updated_at is None],
+        )
+        self._many(
+            "DELETE FROM rollups WHERE property_id = ? AND dimension_set = ? AND hour = ? "
+            "AND build < ?",
+            [(w.property_id, name, w.hour, build) for w in live for name in DIMENSION_SETS],
         )
         self._many(
             "DELETE FROM rollups USING TIMESTAMP ? WHERE property_id = ? AND dimension_set = ? "
             "AND hour = ?",
-            [(ts, w.property_id, name, w.hour) for w in work for name in DIMENSION_SETS],
+            [
+                (build, w.property_id, name, w.hour)
+                for w in work
+                if w.updated_at is None
+                for name in DIMENSION_SETS
+            ],
         )
 
-    def write_cells(self, cells: Iterable[tuple[CellKey, Packed]], ts: int) -> int:
-        return insert_cells(self, cells, ts)
-
-    def finish_rollups(self, work: Sequence[HourWork]) -> None:
-        now = time.time_ns() // 1000
-        self._many(
-            _insert("rollup_hours", ("property_id", "hour", "built_from", "built_at")),
-            [(w.property_id, w.hour, w.updated_at, now) for w in work if w.updated_at is not None],
-        )
+    def rollup_builds(self, property_id: str) -> dict[int, int]:
+        """The current build of each hour that has rollups."""
+        return {
+            r.hour: r.build
+            for r in self._one(
+                "SELECT hour, build FROM rollup_hours WHERE property_id = ?", (property_id,)
+            )
+        }
 
     def rollup_cells(
-        self, property_id: str, dimension_set: str, hours: Sequence[int]
+        self, property_id: str, dimension_set: str, builds: dict[int, int]
     ) -> list[RollupRow]:
+        """The cells of one dimension set in the given builds of hours (hour -> build)."""
         found = self._many(
             f"SELECT event_date, event_hour, dims, {', '.join(Packed._fields)} FROM rollups "
-            "WHERE property_id = ? AND dimension_set = ? AND hour = ?",
-            [(property_id, dimension_set, h) for h in hours],
+            "WHERE property_id = ? AND dimension_set = ? AND hour = ? AND build = ?",
+            [(property_id, dimension_set, h, b) for h, b in builds.items()],
         )
         return [
             RollupRow(r.event_date.date(), r.event_hour, r.dims or (), _packed(r))
