@@ -31,7 +31,8 @@ from footfall.report.query import (
     ReportRow,
     StringMatch,
 )
-from footfall.rollup.cells import DIMENSION_SETS, NOT_SET, TIME_DIMENSIONS, Merged, Packed
+from footfall.rollup.cells import DIMENSION_SETS, TIME_DIMENSIONS, Merged, Packed
+from footfall.store.duckdb.report_sql import NOT_SET, metric_values
 
 Values = dict[str, str]
 
@@ -73,6 +74,11 @@ def _pattern(value: str, case_sensitive: bool) -> re.Pattern[str]:
         raise invalid(f"dimensionFilter: invalid regular expression ({exc})") from None
 
 
+@functools.lru_cache(maxsize=256)
+def _lowered(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(s.lower() for s in values)
+
+
 def matches(node: FilterNode, v: Values) -> bool | None:  # noqa: PLR0911, PLR0912
     """SQL's three-valued truth of a filter for one row's dimension values (None: unknown)."""
     match node:
@@ -100,10 +106,9 @@ def matches(node: FilterNode, v: Values) -> bool | None:  # noqa: PLR0911, PLR09
                 "CONTAINS": value in x,
             }[match_type]
         case InList(field, values, case_sensitive):
-            x = v[field]
             if not case_sensitive:
-                return x.lower() in {s.lower() for s in values}
-            return x in values
+                return v[field].lower() in _lowered(values)
+            return v[field] in values
         case NumericCompare(field, operation, value):
             n = _number(v[field])
             if n is None:
@@ -164,8 +169,6 @@ def _groups(
 
 
 def _metric_values(query: ReportQuery, m: dict[str, float]) -> tuple[int | float, ...]:
-    from footfall.store.duckdb.report_sql import metric_values
-
     return metric_values(query, tuple(m[name] for name in query.metrics))
 
 

@@ -8,7 +8,8 @@ exact while a merged row has at most ``2**LG_K`` distinct entries (4,096) and es
 that with a relative standard error of ``1/sqrt(2**LG_K)`` (1.6 %; ±3.1 % at 95 %).
 
 Everything here is plain Python over dictionaries, so the Spark job (map side and reduce side)
-and the tests run the same code.
+and the tests run the same code. Only the cluster shape imports it (datasketches is in the
+``cluster`` extra).
 """
 
 from __future__ import annotations
@@ -17,8 +18,20 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from datasketches import (
+    MaxIntPolicy,
+    PyLongsSerDe,
+    compact_theta_sketch,
+    compact_tuple_sketch,
+    theta_union,
+    tuple_union,
+    update_theta_sketch,
+    update_tuple_sketch,
+)
+
+from footfall.store.duckdb.report_sql import NOT_SET
+
 LG_K = 12
-NOT_SET = "(not set)"
 
 # the dimension sets rollups are kept for; date, dateHour and hour come with every set
 DIMENSION_SETS: dict[str, tuple[str, ...]] = {
@@ -141,8 +154,6 @@ class Cell:
     __slots__ = ("active", "new", "sessions", "sums", "users")
 
     def __init__(self) -> None:
-        from datasketches import MaxIntPolicy, update_theta_sketch, update_tuple_sketch
-
         self.sums = [0, 0, 0, 0, 0]
         self.users = update_theta_sketch(LG_K)
         self.active = update_theta_sketch(LG_K)
@@ -169,8 +180,6 @@ class Cell:
         self.sessions.update(fact["session_key"], _session_summary(fact))
 
     def pack(self) -> Packed:
-        from datasketches import PyLongsSerDe
-
         return _packed(
             self.sums,
             self.users.compact().serialize(),
@@ -220,8 +229,6 @@ class Merged:
     __slots__ = ("active", "new", "sessions", "sums", "users")
 
     def __init__(self) -> None:
-        from datasketches import MaxIntPolicy, theta_union, tuple_union
-
         self.sums = [0, 0, 0, 0, 0]
         self.users = theta_union(LG_K)
         self.active = theta_union(LG_K)
@@ -229,8 +236,6 @@ class Merged:
         self.sessions = tuple_union(MaxIntPolicy(), LG_K)
 
     def add(self, p: Packed) -> None:
-        from datasketches import PyLongsSerDe, compact_theta_sketch, compact_tuple_sketch
-
         for i, value in enumerate((p.events, p.views, p.key_events, p.engagement_ms)):
             self.sums[i] += value
         self.sums[4] += p.revenue_micros
@@ -240,8 +245,6 @@ class Merged:
         self.sessions.update(compact_tuple_sketch.deserialize(p.sessions, PyLongsSerDe()))
 
     def pack(self) -> Packed:
-        from datasketches import PyLongsSerDe
-
         return _packed(
             self.sums,
             self.users.get_result().serialize(),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from footfall.rollup.cells import FACT_COLUMNS, CellKey, Packed, build, merge
-from footfall.spark.session import cassandra_table
+from footfall.spark.session import read_partitions
 from footfall.store.cassandra.rollups import HourWork, insert_cells
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from footfall.store.cassandra import CassandraStore
 
-_EVENT_COLUMNS = [c for c in FACT_COLUMNS if not c.startswith("s_") and c != "first_event_id"]
 _SESSION_COLUMNS = [
     "engaged",
     "start_time",
@@ -63,30 +62,16 @@ def facts(spark: SparkSession, store: CassandraStore, live: Sequence[HourWork]) 
     """A DataFrame of FACT_COLUMNS: the events of these hours with their session and visitor."""
     from pyspark.sql import functions as F
 
-    keys = spark.createDataFrame(
-        [(w.property_id, w.hour, s) for w in live for s in range(store.shards)],
-        "property_id string, hour long, shard int",
-    )
-    ks = store.keyspace
-    events = keys.join(
-        cassandra_table(spark, ks, "events", direct_join=True),
-        ["property_id", "hour", "shard"],
-    ).select(*_EVENT_COLUMNS)
-    # read by partition key: the sessions and first events of the visitors these events have
-    visitor_keys = events.select("property_id", "visitor_id").distinct()
-    sessions = visitor_keys.join(
-        cassandra_table(spark, ks, "sessions", direct_join=True), ["property_id", "visitor_id"]
-    ).select(
+    read = read_partitions(spark, store, [(w.property_id, w.hour) for w in live])
+    sessions = read.sessions.select(
         "property_id",
         "visitor_id",
         "session_key",
         *[F.col(c).alias(f"s_{c}") for c in _SESSION_COLUMNS],
     )
-    visitors = visitor_keys.join(
-        cassandra_table(spark, ks, "visitors", direct_join=True), ["property_id", "visitor_id"]
-    ).select("property_id", "visitor_id", "first_event_id")
+    visitors = read.visitors.select("property_id", "visitor_id", "first_event_id")
     return (
-        events.join(sessions, ["property_id", "visitor_id", "session_key"])
+        read.events.join(sessions, ["property_id", "visitor_id", "session_key"])
         .join(visitors, ["property_id", "visitor_id"])
         .select(*FACT_COLUMNS)
     )

@@ -3,16 +3,18 @@ contact points and consistency level of the store URL."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from footfall.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from footfall.store.cassandra import CassandraStore
 
 _lock = threading.Lock()
 
@@ -34,7 +36,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark_partitions),
         "spark.default.parallelism": str(settings.spark_partitions),
-        "spark.pyspark.python": sys.executable,
         "spark.executor.memory": settings.spark_executor_memory,
         "spark.ui.showConsoleProgress": "false",
         **cassandra_conf(settings.store_url),
@@ -64,14 +65,13 @@ def open_spark(settings: Settings, app_name: str) -> SparkSession:
     from pyspark.sql import SparkSession
 
     with _lock:
-        # executors run footfall's own code (rollup cells): the same interpreter as this process.
-        # pyspark takes the executors' interpreter from PYSPARK_PYTHON (spark.pyspark.python is
-        # read only by spark-submit)
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder: Any = SparkSession.builder.appName(app_name).master(settings.spark_master)
         for key, value in spark_conf(settings).items():
             builder = builder.config(key, value)
         spark: SparkSession = builder.getOrCreate()
+        # executors run footfall's own code (rollup cells) in this process's interpreter; the
+        # context otherwise takes it from PYSPARK_PYTHON (spark.pyspark.python is spark-submit's)
+        spark.sparkContext.pythonExec = sys.executable
         spark.sparkContext.setLogLevel("WARN")
         return spark
 
@@ -86,3 +86,38 @@ def cassandra_table(
         # joined on its partition key: read only the partitions the other side names
         reader = reader.option("directJoinSetting", "on")
     return reader.load()
+
+
+class Partitions(NamedTuple):
+    events: Any  # every column of the events, hour and shard included
+    sessions: Any  # the sessions of those events' visitors
+    visitors: Any  # those visitors' first events
+
+
+def read_partitions(
+    spark: SparkSession,
+    store: CassandraStore,
+    hours: Iterable[tuple[str, int]],
+    *,
+    persist: bool = False,
+) -> Partitions:
+    """The events of these (property, UTC hour) buckets, every shard, with the sessions and first
+    events of their visitors: all read by partition key (direct joins), never a table scan.
+    With ``persist`` the events are read once for both uses (the caller unpersists them)."""
+    keys = spark.createDataFrame(
+        [(p, h, s) for p, h in hours for s in range(store.shards)],
+        "property_id string, hour long, shard int",
+    )
+    ks = store.keyspace
+    events = keys.join(
+        cassandra_table(spark, ks, "events", direct_join=True), ["property_id", "hour", "shard"]
+    )
+    if persist:
+        events = events.persist()
+    visitor_keys = events.select("property_id", "visitor_id").distinct()
+    by_visitor = ["property_id", "visitor_id"]
+    return Partitions(
+        events,
+        visitor_keys.join(cassandra_table(spark, ks, "sessions", direct_join=True), by_visitor),
+        visitor_keys.join(cassandra_table(spark, ks, "visitors", direct_join=True), by_visitor),
+    )

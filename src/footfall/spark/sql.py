@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from footfall.errors import invalid
 from footfall.report.query import ReportQuery, ReportResult
-from footfall.spark.session import cassandra_table
+from footfall.spark.session import read_partitions
+from footfall.store.cassandra.base import SESSION_COLUMNS
 from footfall.store.duckdb import report_sql
 
 if TYPE_CHECKING:
@@ -18,45 +19,15 @@ if TYPE_CHECKING:
 
     from footfall.store.cassandra import CassandraStore
 
-_SESSION_COLUMNS = (
-    "property_id",
-    "visitor_id",
-    "start_time",
-    "session_key",
-    "end_time",
-    "engaged",
-    "landing_page",
-    "source",
-    "medium",
-    "campaign",
-    "channel_group",
-)
-
 
 def run_report(
     spark: SparkSession, store: CassandraStore, query: ReportQuery, hours: list[int]
 ) -> ReportResult:
     session = spark.newSession()  # its own temporary views: reports run side by side
-    ks = store.keyspace
-    keys = session.createDataFrame(
-        [(query.property_id, h, s) for h in hours for s in range(store.shards)],
-        "property_id string, hour long, shard int",
-    )
-    events = (
-        keys.join(
-            cassandra_table(session, ks, "events", direct_join=True),
-            ["property_id", "hour", "shard"],
-        )
-        .drop("hour", "shard")
-        .persist()
-    )
-    visitor_keys = events.select("property_id", "visitor_id").distinct()
-    sessions = visitor_keys.join(
-        cassandra_table(session, ks, "sessions", direct_join=True), ["property_id", "visitor_id"]
-    ).select(*_SESSION_COLUMNS)
-    visitors = visitor_keys.join(
-        cassandra_table(session, ks, "visitors", direct_join=True), ["property_id", "visitor_id"]
-    ).select("property_id", "visitor_id", "first_time", "first_event_id")
+    read = read_partitions(session, store, [(query.property_id, h) for h in hours], persist=True)
+    events = read.events.drop("hour", "shard")
+    sessions = read.sessions.select(*SESSION_COLUMNS)
+    visitors = read.visitors.select("property_id", "visitor_id", "first_time", "first_event_id")
     events.createOrReplaceTempView("events")
     sessions.createOrReplaceTempView("sessions")
     visitors.createOrReplaceTempView("visitors")
@@ -73,4 +44,4 @@ def run_report(
     try:
         return report_sql.run_report(run, query, report_sql.SPARK)
     finally:
-        events.unpersist()
+        read.events.unpersist()
