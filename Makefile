@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
+.PHONY: install serve test test-clocks check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,13 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# the suite again at instants where clock bugs hide: a minute before a daylight-saving change in
+# Europe/Paris and in America/New_York, and a minute before midnight UTC on New Year's Eve
+test-clocks: install
+	bash .ci/shifted-clock 2026-03-29T00:59:00Z
+	bash .ci/shifted-clock 2026-11-01T05:59:00Z
+	bash .ci/shifted-clock 2026-12-31T23:59:00Z
 
 lint: install
 	$(BIN)/ruff check src tests bench

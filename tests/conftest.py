@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
-import time
+import os
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import msgspec
 import pytest
 
+from footfall.clock import FixedClock, to_us
 from footfall.schema.events import RawEvent
 from footfall.serve import Runtime, create_app
 from footfall.settings import Settings, load_settings
@@ -44,8 +46,23 @@ def example_names() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
 
 
+# The instant every in-process test runs at: fixed, so results never depend on when the suite
+# runs. CI runs the suite again at other instants (a minute to midnight UTC, a daylight-saving
+# change) by setting TEST_NOW, under libfaketime for the servers the tests start.
+TEST_NOW = dt.datetime.fromisoformat(os.environ.get("TEST_NOW", "2026-05-20T10:00:00Z"))
+TEST_NOW_US = to_us(TEST_NOW)
+CLOCK = FixedClock(TEST_NOW_US)
+
+
 def now_us() -> int:
-    return time.time_ns() // 1000
+    """The tests' clock: the instant in-process runtimes are given."""
+    return CLOCK()
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock() -> None:
+    """Each test starts at TEST_NOW (a test may advance the clock)."""
+    CLOCK.set(TEST_NOW_US)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -130,7 +147,7 @@ class App:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    runtime = Runtime(make_settings(tmp_path))
+    runtime = Runtime(make_settings(tmp_path), clock=CLOCK)
     yield App(runtime)
     runtime.stop()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_KEY, IPHONE, App, example, now_us
+from conftest import ADMIN_KEY, CLOCK, IPHONE, App, example, make_settings, now_us
 
 HOUR = 3_600_000_000
 
@@ -230,7 +230,6 @@ def _countries(app: App) -> dict[tuple[str, ...], list[str]]:
 def test_client_address_from_the_socket_unless_forwarded_headers_are_trusted(
     app: App, tmp_path: Any
 ) -> None:
-    from conftest import make_settings
     from footfall.serve import Runtime
 
     app.collect(
@@ -238,7 +237,7 @@ def test_client_address_from_the_socket_unless_forwarded_headers_are_trusted(
     )
     # the in-process client's own address is 203.0.113.9 (documentation range: no country)
     assert _countries(app) == {("(not set)", "Chrome"): ["1"]}
-    trusting = App(Runtime(make_settings(tmp_path / "t", trust_forwarded_for=True)))
+    trusting = App(Runtime(make_settings(tmp_path / "t", trust_forwarded_for=True), clock=CLOCK))
     try:
         trusting.collect(
             {"client_id": "x", "events": [page_view()]},

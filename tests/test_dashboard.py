@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from conftest import CLOCK
 from footfall.report.catalog import DIMENSIONS, METRICS
 from footfall.serve import Runtime, create_app
 from footfall.settings import load_settings
@@ -115,7 +116,8 @@ def test_app_serves_the_page_and_runs_its_reports(tmp_path: Path) -> None:
     runtime = Runtime(
         load_settings(
             {"data_dir": str(tmp_path), "store": "memory://", "queue": "memory://dash"}, environ={}
-        )
+        ),
+        clock=CLOCK,
     )
     token = runtime.first_start.operator_key if runtime.first_start else None
     assert token is not None

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from conftest import ADMIN_KEY, CHROME, App, make_settings
+from conftest import ADMIN_KEY, CHROME, CLOCK, App, make_settings
 from footfall.gateway.access import Access
 from footfall.serve import Runtime
 
@@ -41,7 +41,7 @@ class Tenant:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, Tenant, Tenant]]:
-    runtime = Runtime(make_settings(tmp_path_factory.mktemp("isolation")))
+    runtime = Runtime(make_settings(tmp_path_factory.mktemp("isolation")), clock=CLOCK)
     app = App(runtime)
     a, b = Tenant(app, "Alpha"), Tenant(app, "Beta")
     r = app.http.post(

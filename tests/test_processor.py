@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import CHROME, encode, example, example_names, make_settings, now_us, raw_event
+from conftest import CHROME, CLOCK, encode, example, example_names, make_settings, now_us, raw_event
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
@@ -370,7 +370,7 @@ def test_reports_never_block_ingestion(rig: Rig) -> None:
 
 
 def test_salts_and_addresses_are_forgotten_after_the_raw_window(tmp_path: Path) -> None:
-    runtime = Runtime(make_settings(tmp_path, raw_retention_hours=24))
+    runtime = Runtime(make_settings(tmp_path, raw_retention_hours=24), clock=CLOCK)
     try:
         store = runtime.store
         salts = SaltSource(store)

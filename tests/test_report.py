@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import ADMIN_KEY, IPHONE, App, make_settings
+from conftest import ADMIN_KEY, CLOCK, IPHONE, TEST_NOW, App, make_settings
 from footfall.report import catalog
 from footfall.serve import Runtime
 from footfall.store.duckdb.report_sql import DIMENSION_SQL, METRIC_SQL
 
 ZONE = ZoneInfo("America/New_York")
-TODAY = dt.datetime.now(ZONE).date()
+TODAY = TEST_NOW.astimezone(ZONE).date()
 
 
 def at(days_ago: int, hour: int, minute: int = 0) -> int:
@@ -27,7 +27,8 @@ def at(days_ago: int, hour: int, minute: int = 0) -> int:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     runtime = Runtime(
-        make_settings(tmp_path_factory.mktemp("report"), default_time_zone="America/New_York")
+        make_settings(tmp_path_factory.mktemp("report"), default_time_zone="America/New_York"),
+        clock=CLOCK,
     )
     app = App(runtime)
     auth = {"authorization": f"Bearer {ADMIN_KEY}"}

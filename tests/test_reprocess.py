@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from conftest import ADMIN_KEY, App, make_settings
+from conftest import ADMIN_KEY, CLOCK, App, make_settings, now_us
 from footfall.serve import Runtime
 from footfall.simulate.model import simulate
 from footfall.simulate.send import body_for, requests_for
@@ -48,7 +47,7 @@ def snapshot(app: App, start: str, end: str) -> list[dict[tuple[str, ...], list[
 
 
 def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
-    runtime = Runtime(make_settings(tmp_path, default_time_zone="Asia/Tokyo"))
+    runtime = Runtime(make_settings(tmp_path, default_time_zone="Asia/Tokyo"), clock=CLOCK)
     try:
         app = App(runtime)
         sim = simulate(
@@ -56,7 +55,7 @@ def test_reprocess_rebuilds_the_same_reports(tmp_path: Path) -> None:
             time_zone="Asia/Tokyo",
             visitors_per_day=25,
             days=3,
-            now_us=time.time_ns() // 1000,
+            now_us=now_us(),
         )
         for headers, part in requests_for(sim.events):
             r = app.collect(

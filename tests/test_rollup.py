@@ -3,9 +3,7 @@ size), however the events are split into partitions and hours before merging."""
 
 from __future__ import annotations
 
-import datetime as dt
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import ADMIN_KEY, App, make_settings
+from conftest import ADMIN_KEY, CLOCK, App, make_settings, now_us
+from footfall.clock import local_date
 from footfall.report.query import ReportQuery
 from footfall.report.request import RunReportRequest
 from footfall.report.validate import build_query
@@ -56,13 +55,12 @@ def cells_from(facts: list[dict[str, Any]], partitions: int, seed: int) -> dict[
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, dict[CellKey, Packed]]]:
     tmp: Path = tmp_path_factory.mktemp("rollup")
     runtime = Runtime(
-        make_settings(tmp, default_time_zone=ZONE, rate_limit_per_key=0, rate_limit_per_property=0)
+        make_settings(tmp, default_time_zone=ZONE, rate_limit_per_key=0, rate_limit_per_property=0),
+        clock=CLOCK,
     )
     try:
         app = App(runtime)
-        sim = simulate(
-            seed=5, time_zone=ZONE, visitors_per_day=30, days=4, now_us=time.time_ns() // 1000
-        )
+        sim = simulate(seed=5, time_zone=ZONE, visitors_per_day=30, days=5, now_us=now_us())
         for headers, part in requests_for(sim.events):
             r = app.collect(
                 body_for(part), headers={**headers, "authorization": f"Bearer {ADMIN_KEY}"}
@@ -80,7 +78,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, dict
 
 def query_for(app: App, body: dict[str, Any]) -> ReportQuery:
     req = msgspec.convert(body, RunReportRequest, strict=False)
-    return build_query(req, app.property.property_id, dt.date.today())
+    return build_query(req, app.property.property_id, local_date(now_us(), ZONE))
 
 
 def rows_of(cells: dict[CellKey, Packed], dimension_set: str) -> list[RollupRow]:

@@ -90,6 +90,8 @@ def test_cli_writes_the_ground_truth(tmp_path: Path) -> None:
         "9",
         "--truth",
         str(out),
+        "--now",
+        "2026-05-20T10:00:00Z",
     ]
     assert main(args) == 0
     truth = json.loads(out.read_text())

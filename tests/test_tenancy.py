@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_KEY, CHROME, App, make_settings
+from conftest import ADMIN_KEY, CHROME, CLOCK, App, make_settings, now_us
 from footfall.errors import ApiError
 from footfall.serve import Runtime
 from footfall.simulate.model import simulate
@@ -147,7 +147,8 @@ def limited(tmp_path: Path) -> Iterator[App]:
             rate_limit_per_property=3,
             rate_limit_burst_seconds=1,
             rate_limit_auth_failures_per_minute=3,
-        )
+        ),
+        clock=CLOCK,
     )
     yield App(runtime)
     runtime.stop()
@@ -372,9 +373,7 @@ def test_usage_adds_up_after_a_simulated_load(app: App) -> None:
     targets = [(app.property.property_id, app.mid), (second.property_id, second_mid)]
     auth = {"authorization": f"Bearer {ADMIN_KEY}"}  # a write key: history and visitor addresses
     for seed, (pid, mid) in enumerate(targets):
-        sim = simulate(
-            seed=seed, time_zone="UTC", visitors_per_day=15, days=2, now_us=time.time_ns() // 1000
-        )
+        sim = simulate(seed=seed, time_zone="UTC", visitors_per_day=15, days=2, now_us=now_us())
         sent = 0
         answered = [0, 0]
         for i, (headers, part) in enumerate(requests_for(sim.events)):
@@ -429,7 +428,7 @@ def test_realtime_minutes_ago_counts_from_now(app: App) -> None:
     app.collect(
         {
             "client_id": "rt",
-            "events": [_event("/x", timestamp_micros=time.time_ns() // 1000 - 150_000_000)],
+            "events": [_event("/x", timestamp_micros=now_us() - 150_000_000)],
         }
     )
     app.process()

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from footfall.api.admin import AdminApi
 from footfall.api.app import ReportApi
+from footfall.clock import Clock, system_clock
 from footfall.collect.app import Collector
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
@@ -88,10 +89,16 @@ class Runtime:
     """The roles this process plays (``serve``: all three) over the queue and store in settings."""
 
     def __init__(
-        self, settings: Settings, roles: frozenset[str] = ROLES, *, first_start: bool = True
+        self,
+        settings: Settings,
+        roles: frozenset[str] = ROLES,
+        *,
+        first_start: bool = True,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.roles = roles
+        self.clock = clock
         if (
             urlsplit(settings.queue_url).scheme == "local"
             or urlsplit(settings.store_url).scheme == "duckdb"
@@ -103,10 +110,10 @@ class Runtime:
             if "collect" in roles
             else None
         )
-        self.tenancy = Tenancy(self.store)
+        self.tenancy = Tenancy(self.store, clock)
         self.first_start = self._first_start() if first_start else None
         self.metrics = Metrics()
-        self.usage = UsageMeter(self.store)
+        self.usage = UsageMeter(self.store, clock)
         self.gateway = Gateway(
             self.tenancy,
             rate_limits(settings),
@@ -117,7 +124,7 @@ class Runtime:
         self.geo = GeoLookup(settings.geo_database)
         self.salts = SaltSource(self.store)
         self.pipeline = build_pipeline(geo=self.geo, salts=self.salts)
-        self.processor = Processor(self.store, self.tenancy.property, self.pipeline)
+        self.processor = Processor(self.store, self.tenancy.property, self.pipeline, clock)
         self.worker: Worker | None = (
             Worker(
                 lambda: open_consumer(settings.queue_url, PROCESSOR_GROUP),
@@ -175,7 +182,7 @@ class Runtime:
                 self.usage.flush()
                 if time.monotonic() - last_retention > RETENTION_EVERY_S:
                     last_retention = time.monotonic()
-                    self.forget_expired(time.time_ns() // 1000)
+                    self.forget_expired(self.clock())
             except Exception:
                 log.exception("maintenance failed")
 
@@ -247,12 +254,18 @@ def create_app(runtime: Runtime) -> Starlette:
     gateway = runtime.gateway
     routes_by_role: list[Route] = []
     if runtime.publisher is not None:
-        routes_by_role += Collector(runtime.settings, gateway, runtime.publisher).routes()
+        routes_by_role += Collector(
+            runtime.settings, gateway, runtime.publisher, runtime.clock
+        ).routes()
     if "api" in runtime.roles:
         worker = runtime.worker
-        routes_by_role += ReportApi(gateway, runtime.store).routes()
+        routes_by_role += ReportApi(gateway, runtime.store, runtime.clock).routes()
         routes_by_role += AdminApi(
-            gateway, runtime.tenancy, worker.submit if worker else None, runtime.reprocess
+            gateway,
+            runtime.tenancy,
+            worker.submit if worker else None,
+            runtime.reprocess,
+            runtime.clock,
         ).routes()
 
     async def healthz(request: Request) -> Response:

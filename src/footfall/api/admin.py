@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from footfall.clock import Clock, system_clock
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.responses import json_response
@@ -132,8 +133,10 @@ class AdminApi:
         tenancy: Tenancy,
         submit: Submit | None,
         reprocess: Callable[[str], int],
+        clock: Clock = system_clock,
     ) -> None:
         self.gateway = gateway
+        self.clock = clock
         self.tenancy = tenancy
         self.submit = submit
         self.reprocess = reprocess
@@ -325,7 +328,7 @@ class AdminApi:
         """Usage per hour: ``?start=`` and ``?end=`` in ISO 8601 (default: the last 24 hours)."""
         prop = self._property(request)
         self.gateway.usage.flush()
-        now = time.time_ns() // 1000
+        now = self.clock()
         q = request.query_params
         end = parse_time(q["end"], "end") if "end" in q else now // HOUR_US * HOUR_US + HOUR_US
         start = parse_time(q["start"], "start") if "start" in q else end - 24 * HOUR_US

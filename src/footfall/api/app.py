@@ -8,11 +8,8 @@ static files are public: the page asks for a key and sends it with every report.
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from footfall.clock import Clock, local_date, system_clock
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.responses import json_response
@@ -47,8 +45,9 @@ def decode_body(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
 
 
 class ReportApi:
-    def __init__(self, gateway: Gateway, reports: ReportStore) -> None:
+    def __init__(self, gateway: Gateway, reports: ReportStore, clock: Clock = system_clock) -> None:
         self.gateway = gateway
+        self.clock = clock
         self.reports = reports
 
     def routes(self) -> list[Route]:
@@ -77,7 +76,7 @@ class ReportApi:
     async def run_report(self, request: Request) -> Response:
         prop: Property = request.state.property
         req = decode_body(_report_decoder, await request.body())
-        today = dt.datetime.now(ZoneInfo(prop.time_zone)).date()
+        today = local_date(self.clock(), prop.time_zone)
         query = build_query(req, prop.property_id, today)
         result = await run_in_threadpool(self.reports.run_report, query)
         return json_response(to_response(query, result, prop))
@@ -85,7 +84,7 @@ class ReportApi:
     async def run_realtime(self, request: Request) -> Response:
         prop: Property = request.state.property
         req = decode_body(_realtime_decoder, await request.body())
-        query = build_realtime_query(req, prop.property_id, time.time_ns() // 1000)
+        query = build_realtime_query(req, prop.property_id, self.clock())
         result = await run_in_threadpool(self.reports.run_realtime, query)
         return json_response(
             to_response(query, result, prop, kind="analyticsData#runRealtimeReport")

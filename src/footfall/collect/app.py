@@ -9,7 +9,6 @@ accepted ones, and answer only after the queue says they are durable.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from footfall.clock import Clock, system_clock
 from footfall.collect.body import read_body
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.errors import ApiError
@@ -70,8 +70,15 @@ def cors_headers(request: Request, prop: Property | None) -> dict[str, str]:
 
 
 class Collector:
-    def __init__(self, settings: Settings, gateway: Gateway, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: Gateway,
+        publisher: Publisher,
+        clock: Clock = system_clock,
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self.gateway = gateway
         self.publisher = publisher
         self.limits = Limits(
@@ -171,7 +178,7 @@ class Collector:
             server_side = backfill = True
         stamp = Stamp(
             property_id=prop.property_id,
-            received_at=time.time_ns() // 1000,
+            received_at=self.clock(),
             ip=gw.client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:MAX_HEADER_CHARS],
             accept_language=request.headers.get("accept-language", "")[:MAX_HEADER_CHARS],

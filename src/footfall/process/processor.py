@@ -8,12 +8,12 @@ committing the queue offset is the worker's job.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import msgspec
 
+from footfall.clock import Clock, system_clock
 from footfall.process.draft import Drop
 from footfall.process.pipeline import Pipeline
 from footfall.process.sessions import SESSION_TIMEOUT_US, sessionize, stream_key
@@ -31,9 +31,14 @@ class BatchStats(msgspec.Struct):
 
 class Processor:
     def __init__(
-        self, store: EventStore, properties: Callable[[str], Property | None], pipeline: Pipeline
+        self,
+        store: EventStore,
+        properties: Callable[[str], Property | None],
+        pipeline: Pipeline,
+        clock: Clock = system_clock,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.properties = properties
         self.pipeline = pipeline
         self._decoder = msgspec.msgpack.Decoder(RawEvent)
@@ -68,7 +73,7 @@ class Processor:
                         event_id=raw.event_id if raw else "",
                         reason=result.reason,
                         detail=result.detail,
-                        received_at=raw.received_at if raw else time.time_ns() // 1000,
+                        received_at=raw.received_at if raw else self.clock(),
                         payload=payload,
                     )
                 )

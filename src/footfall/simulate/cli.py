@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 import time
 from pathlib import Path
 
+from footfall.clock import system_clock, to_us
 from footfall.settings import ClientSettings
 from footfall.simulate.model import simulate
 from footfall.simulate.send import send
@@ -29,6 +31,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     p.add_argument("--truth", type=Path, help="write the expected reports (JSON) here")
     p.add_argument("--no-send", dest="no_send", action="store_true", help="only write --truth")
+    p.add_argument(
+        "--now",
+        type=_instant,
+        help="the instant the history ends, ISO 8601 (default: now); the same --now and --seed "
+        "give the same traffic",
+    )
+
+
+def _instant(value: str) -> int:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 instant") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} needs a UTC offset, e.g. {value}Z")
+    return to_us(moment)
 
 
 def run(args: argparse.Namespace, client: ClientSettings) -> int:
@@ -42,7 +60,7 @@ def run(args: argparse.Namespace, client: ClientSettings) -> int:
         time_zone=args.time_zone,
         visitors_per_day=args.visitors_per_day,
         days=args.days,
-        now_us=time.time_ns() // 1000,
+        now_us=args.now if args.now is not None else system_clock(),
     )
     print(
         f"simulated {len(sim.events)} events in {len(sim.sessions)} sessions, {sim.start} to {sim.end}"

@@ -1,0 +1,56 @@
+"""The time footfall runs on: microseconds since the Unix epoch, from one injectable clock.
+
+Everything that asks "what time is it" (the collector's ``received_at``, the report API's
+``today`` and realtime window, retention, usage hours, key expiry) asks the :data:`Clock` the
+:class:`~footfall.serve.Runtime` was given, so tests can run at a fixed instant and results do
+not depend on when the suite runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+Clock = Callable[[], int]  # microseconds since the epoch
+
+
+def system_clock() -> int:
+    return time.time_ns() // 1000
+
+
+class FixedClock:
+    """A clock that stands still at ``start_us`` until moved (tests)."""
+
+    def __init__(self, start_us: int) -> None:
+        self._now = start_us
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        return self._now
+
+    def advance(self, seconds: float) -> int:
+        with self._lock:
+            self._now += round(seconds * 1_000_000)
+            return self._now
+
+    def set(self, now_us: int) -> None:
+        with self._lock:
+            self._now = now_us
+
+
+def to_us(moment: dt.datetime) -> int:
+    """An aware datetime as microseconds since the epoch (exact, no float rounding)."""
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def local_date(now_us: int, time_zone: str) -> dt.date:
+    """The calendar date at ``now_us`` in ``time_zone``."""
+    return (
+        (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=now_us))
+        .astimezone(ZoneInfo(time_zone))
+        .date()
+    )
