@@ -285,10 +285,37 @@ class DuckDBStore:
 
     # -- TenancyStore ------------------------------------------------------------------------
 
+    def insert(self, record: Record) -> bool:
+        """Checked under the writer lock, with the primary key and the unique lookup index
+        behind the check: a clash is never written over."""
+        try:
+            with self._transaction() as con:
+                taken = con.execute(
+                    "SELECT count(*) FROM tenancy WHERE kind = ? "
+                    "AND (id = ? OR (lookup <> '' AND lookup = ?))",
+                    [record.KIND, record.record_id, record.lookup],
+                ).fetchall()
+                if taken[0][0]:
+                    return False
+                con.execute(
+                    "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        record.KIND,
+                        record.record_id,
+                        record.lookup,
+                        record.owner_account,
+                        record.owner_property,
+                        encode_record(record),
+                    ],
+                )
+        except duckdb.ConstraintException:
+            return False  # the transaction was rolled back
+        return True
+
     def put(self, record: Record) -> None:
         with self._transaction() as con:
             con.execute(
-                "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
                 "lookup = excluded.lookup, account_id = excluded.account_id, "
                 "property_id = excluded.property_id, doc = excluded.doc",
                 [
