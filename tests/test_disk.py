@@ -13,7 +13,9 @@ At the end every event that got a 200 is in the reports, exactly once.
 from __future__ import annotations
 
 import collections
+import errno
 import os
+import sqlite3
 import subprocess
 import threading
 import time
@@ -25,7 +27,9 @@ import duckdb
 import httpx
 import pytest
 
-from conftest import CHROME
+from conftest import CHROME, CLOCK, App, make_settings
+from footfall.serve import Runtime
+from footfall.store.disk import CHECK_EVERY_S, DiskSpace, is_disk_full, local_dirs
 from footfall.store.duckdb import DuckDBStore
 from footfall.tenancy.model import Account
 from server import Server
@@ -339,3 +343,75 @@ def test_a_store_invalidated_by_a_full_disk_opens_again_by_itself(
         assert store.get_meta("after") == "written"
     finally:
         store.close()
+
+
+# -- without root: the reserve check on a measured free space ----------------------------------
+
+
+class Measured:
+    def __init__(self, free: int) -> None:
+        self.free, self.calls = free, 0
+
+    def __call__(self, path: Path) -> int:
+        self.calls += 1
+        return self.free
+
+
+def test_the_collector_refuses_below_the_reserve_and_accepts_again(tmp_path: Path) -> None:
+    runtime = Runtime(make_settings(tmp_path), clock=CLOCK)
+    measured = Measured(free=10 * MB)
+    now = [0.0]
+    runtime.disk = DiskSpace([tmp_path], 8 * MB, measure=measured, clock=lambda: now[0])
+    app = App(runtime)
+    try:
+        event = {"client_id": "r.1", "events": [{"name": "page_view"}]}
+        assert app.collect(event).status_code == 200
+        measured.free = 7 * MB
+        assert app.collect(event).status_code == 200  # measured at most every CHECK_EVERY_S
+        now[0] += CHECK_EVERY_S
+        refused = app.collect(event)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+        assert DISK_MESSAGE in refused.json()["error"]["message"]
+        assert app.collect({"client_id": "r.1", "events": [{"name": "1bad"}]}).status_code == 400
+        ready, checks = runtime.readiness()
+        assert not ready  # (the processor thread is not started in-process either)
+        assert checks["disk"] == {"status": "low", "free_bytes": 7 * MB, "reserve_bytes": 8 * MB}
+        calls = measured.calls
+        for _ in range(20):
+            app.collect(event)
+        assert measured.calls == calls  # no statvfs per request
+        assert app.process() == 2  # what was accepted is still processed
+        measured.free = 9 * MB
+        now[0] += CHECK_EVERY_S
+        assert app.collect(event).status_code == 200
+        assert runtime.readiness()[1]["disk"]["status"] == "ok"
+    finally:
+        runtime.stop()
+
+
+def test_a_zero_reserve_turns_the_check_off(tmp_path: Path) -> None:
+    disk = DiskSpace([tmp_path], 0, measure=Measured(free=0))
+    disk.admit()
+    assert not disk.low and disk.readiness()["status"] == "ok"
+
+
+def test_the_watched_disks_are_those_of_local_files(tmp_path: Path) -> None:
+    queue, store = tmp_path / "q" / "queue.sqlite3", tmp_path / "s" / "footfall.duckdb"
+    assert local_dirs(f"local://{queue}", f"duckdb://{store}") == [queue.parent, store.parent]
+    assert local_dirs("memory://q", "memory://") == []
+    assert local_dirs("kafka://k:9092/t", "cassandra://c:9042/ks") == []
+    assert local_dirs(f"local://{queue}", "duckdb://:memory:") == [queue.parent]
+
+
+def test_disk_full_errors_are_told_apart() -> None:
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(sqlite3.OperationalError("database or disk is full"))
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "nope")
+        except OSError as inner:
+            raise RuntimeError("write failed") from inner
+    except RuntimeError as outer:
+        assert is_disk_full(outer)
+    assert not is_disk_full(ValueError("bad value"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
