@@ -12,7 +12,6 @@ import pytest
 from clusterkit import cluster  # noqa: F401 (the fixture)
 
 from conftest import CLOCK
-from footfall.store.cassandra import CassandraStore
 from footfall.tenancy.model import Account, ApiKey, Property, Scope, Stream
 from footfall.tenancy.service import Tenancy
 from test_ids import ReplayIds
@@ -21,7 +20,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
-def store(cluster: Any) -> Iterator[CassandraStore]:
+def store(cluster: Any) -> Iterator[Any]:
+    from footfall.store.cassandra import CassandraStore  # the cluster extra, only here
+
     cluster.migrate("UTC")  # the keyspace, and first start's operator key through insert
     s = CassandraStore(cluster.env["FOOTFALL_STORE"])
     yield s
@@ -39,7 +40,7 @@ def _stream(stream_id: str, mid: str, name: str = "Web") -> Stream:
 
 
 def test_insert_refuses_a_taken_id_or_lookup_and_releases_what_it_claimed(
-    store: CassandraStore,
+    store: Any,
 ) -> None:
     assert store.insert(Account(account_id="acc_b", name="B"))
     assert not store.insert(Account(account_id="acc_b", name="A"))
@@ -60,7 +61,7 @@ def test_insert_refuses_a_taken_id_or_lookup_and_releases_what_it_claimed(
     assert store.get(Account, "acc_b") == Account(account_id="acc_b", name="B renamed")
 
 
-def test_concurrent_inserts_of_one_prefix_let_exactly_one_win(store: CassandraStore) -> None:
+def test_concurrent_inserts_of_one_prefix_let_exactly_one_win(store: Any) -> None:
     start = threading.Barrier(6)
     won: list[str] = []
 
@@ -89,7 +90,7 @@ def test_concurrent_inserts_of_one_prefix_let_exactly_one_win(store: CassandraSt
     assert losers == [None] * 5
 
 
-def test_repeated_ids_on_cassandra_get_fresh_ones(store: CassandraStore) -> None:
+def test_repeated_ids_on_cassandra_get_fresh_ones(store: Any) -> None:
     ids = ReplayIds()
     t = Tenancy(store, CLOCK, ids=ids)
     b = t.create_account("B")
