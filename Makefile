@@ -3,45 +3,67 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test test-clocks check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
+.PHONY: install install-dev install-cluster serve test test-clocks check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# One stamp per set of extras, inside the venv: pip runs only when pyproject.toml is newer than
+# the stamp (or the venv is new), so a second `make serve` starts at once.
+#   serve:   the embedded shape only (`footfall serve`): no drivers, no Spark
+#   dev:     + the test and lint tools, and the DataSketches the rollup unit tests build
+#   cluster: + the cluster drivers and pyspark (Kafka, Cassandra, Spark), for the cluster tier
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
+	@touch $@
+
+install: $(VENV)/.installed-serve
+install-dev: $(VENV)/.installed-dev
+install-cluster: $(VENV)/.installed-cluster
 
 serve: install
 	$(BIN)/footfall serve
 
-test: install
+test: install-dev
 	$(BIN)/python -m pytest -q
 
 # the suite again at instants where clock bugs hide: a minute before a daylight-saving change in
 # Europe/Paris and in America/New_York, and a minute before midnight UTC on New Year's Eve
-test-clocks: install
+test-clocks: install-dev
 	bash .ci/shifted-clock 2026-03-29T00:59:00Z
 	bash .ci/shifted-clock 2026-11-01T05:59:00Z
 	bash .ci/shifted-clock 2026-12-31T23:59:00Z
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 check: lint typecheck
 
 # saturation (the collector's limit), then a steady load the processor sustains
-bench: install
+bench: install-dev
 	bash bench/run.sh
 	BENCH_CONNECTIONS=4 bash bench/run.sh
 
+# what the cluster targets leave behind: the engines keep running (and holding memory) until
+# `make cluster-down`; said when they finish, whether they passed or not
+ENGINES_LEFT = echo "make: Kafka, Cassandra and Spark are still running on 127.0.0.1; stop them with: make cluster-down"
+
 # the cluster roles on the engines: ingest rate, ack-to-report time and the rollup lag
-bench-cluster: install cluster-up
-	$(BIN)/python bench/cluster_lag.py
+bench-cluster: install-cluster cluster-up
+	$(BIN)/python bench/cluster_lag.py; status=$$?; $(ENGINES_LEFT); exit $$status
 
 # the cluster tier: Kafka, Cassandra and Spark from Maven Central and PyPI, on loopback
 cluster-up:
@@ -50,8 +72,8 @@ cluster-up:
 cluster-down:
 	bash deploy/cluster.sh down
 
-cluster-test: install cluster-up
-	$(BIN)/python -m pytest -q -m cluster tests/cluster
+cluster-test: install-cluster cluster-up
+	$(BIN)/python -m pytest -q -m cluster tests/cluster; status=$$?; $(ENGINES_LEFT); exit $$status
 
 clean:
 	rm -rf $(VENV) footfall-data .pytest_cache .mypy_cache .ruff_cache

@@ -47,7 +47,10 @@ class Server:
         self.property_id = ""
         self.measurement_id = ""
 
-    def start(self, timeout: float = 60) -> Server:
+    def start(self, timeout: float = 60, *, ready: bool = True) -> Server:
+        """Start and wait until ``/readyz`` answers 200 (``ready=False``: until ``/healthz``
+        does, for a server that is expected to start not ready)."""
+        probe = "/readyz" if ready else "/healthz"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -70,7 +73,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"footfall serve exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{probe}", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -225,6 +225,21 @@ def _rollup_once(settings: Settings, *, everything: bool = False) -> int:
         store.close()
 
 
+def _disk_full_at_start(settings: Settings, exc: Exception) -> str | None:
+    """What to tell the operator when the queue or store cannot be opened for want of space
+    (SQLite says only "disk I/O error" when it cannot create its shared-memory file)."""
+    from footfall.store.disk import DiskSpace, is_disk_full, local_dirs
+
+    disk = DiskSpace(local_dirs(settings.queue_url, settings.store_url), 0)
+    free = disk.free_bytes()
+    if free is None or (free >= 1_048_576 and not is_disk_full(exc)):
+        return None
+    return (
+        f"cannot open the queue and store: their disk has {free} bytes free "
+        f"({type(exc).__name__}: {exc}); free some space and start again"
+    )
+
+
 def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:
     import uvicorn
 
@@ -233,7 +248,13 @@ def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    runtime = Runtime(settings, roles or ROLES, first_start=roles is None)
+    try:
+        runtime = Runtime(settings, roles or ROLES, first_start=roles is None)
+    except Exception as exc:
+        if (message := _disk_full_at_start(settings, exc)) is None:
+            raise
+        print(f"footfall: {message}", file=sys.stderr)
+        return 1
     _banner(runtime)
     config = uvicorn.Config(
         create_app(runtime),

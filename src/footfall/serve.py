@@ -50,6 +50,7 @@ from footfall.queue import (
 from footfall.rollup.scheduler import RollupScheduler
 from footfall.settings import Settings, SettingsError
 from footfall.store import Store, open_store
+from footfall.store.disk import DiskSpace, is_disk_full, local_dirs
 from footfall.tenancy.model import Account, Property, Stream
 from footfall.tenancy.service import Tenancy
 
@@ -109,6 +110,9 @@ class Runtime:
             open_publisher(settings.queue_url, retention_hours=settings.raw_retention_hours)
             if "collect" in roles
             else None
+        )
+        self.disk = DiskSpace(
+            local_dirs(settings.queue_url, settings.store_url), settings.disk_reserve_bytes
         )
         self.tenancy = Tenancy(self.store, clock)
         self.first_start = self._first_start() if first_start else None
@@ -183,8 +187,11 @@ class Runtime:
                 if time.monotonic() - last_retention > RETENTION_EVERY_S:
                     last_retention = time.monotonic()
                     self.forget_expired(self.clock())
-            except Exception:
-                log.exception("maintenance failed")
+            except Exception as exc:
+                if is_disk_full(exc):  # kept in memory and written once there is space
+                    log.warning("maintenance waits for disk space: %s", exc)
+                else:
+                    log.exception("maintenance failed")
 
     def reprocess(self, property_id: str) -> int:
         """Rebuild a property's derived data from raw events (call through ``worker.submit``)."""
@@ -241,9 +248,12 @@ class Runtime:
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"error: {type(exc).__name__}"
+        if self.disk.dirs:
+            checks["disk"] = self.disk.readiness()
         ready = checks["store"] == "ok" and (
             worker is None or (worker.alive and not worker.last_error)
         )
+        ready = ready and not self.disk.low
         if self.scheduler is not None:
             rollup_ready, checks["rollup"] = self.scheduler.readiness()
             ready = ready and rollup_ready
@@ -255,7 +265,7 @@ def create_app(runtime: Runtime) -> Starlette:
     routes_by_role: list[Route] = []
     if runtime.publisher is not None:
         routes_by_role += Collector(
-            runtime.settings, gateway, runtime.publisher, runtime.clock
+            runtime.settings, gateway, runtime.publisher, runtime.clock, disk=runtime.disk
         ).routes()
     if "api" in runtime.roles:
         worker = runtime.worker

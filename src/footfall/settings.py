@@ -51,6 +51,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_future_minutes: int = 15
     # publish waits this long for the queue to say the batch is durable, then answers 503
     publish_timeout: float = 10.0
+    # the collector refuses events (503) while the disk of the local queue or store has less
+    # free space than this, which is kept for the processor and the store to drain (0: off)
+    disk_reserve_bytes: int = 268_435_456
     # client address: trust X-Forwarded-For only behind a proxy you run
     trust_forwarded_for: bool = False
     # first start: the demo property's time zone and currency, and the operator key's value
@@ -210,6 +213,8 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"{name} must be positive")
+    if s.disk_reserve_bytes < 0:
+        raise SettingsError("disk_reserve_bytes must be 0 (off) or a number of bytes")
     if s.max_decompressed_bytes < s.max_body_bytes:
         raise SettingsError("max_decompressed_bytes must be at least max_body_bytes")
     try:

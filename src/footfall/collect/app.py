@@ -26,6 +26,7 @@ from footfall.gateway.responses import error_response, json_response
 from footfall.queue import Publisher, QueueUnavailable
 from footfall.schema.wire import CollectEnvelope, EventResult
 from footfall.settings import Settings
+from footfall.store.disk import DiskSpace
 from footfall.tenancy.model import HostnamePolicy, Property, Scope, Stream
 from footfall.tenancy.service import hostname_allowed
 
@@ -76,11 +77,14 @@ class Collector:
         gateway: Gateway,
         publisher: Publisher,
         clock: Clock = system_clock,
+        *,
+        disk: DiskSpace | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.gateway = gateway
         self.publisher = publisher
+        self.disk = disk
         self.limits = Limits(
             max_events=settings.max_events_per_request,
             max_params=settings.max_params_per_event,
@@ -190,6 +194,8 @@ class Collector:
         )
         accepted, results = build_events(envelope, stamp, self.limits)
         if accepted:
+            if self.disk is not None:
+                self.disk.admit()  # what is accepted must still fit in the store
             key_bytes = (envelope.client_id or stamp.ip).encode()
             messages = [(key_bytes, _raw_encoder.encode(ev)) for ev in accepted]
             try:

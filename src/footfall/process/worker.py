@@ -18,9 +18,13 @@ from typing import Any
 from footfall.process.processor import Processor
 from footfall.queue import Consumer, DeadLetters, NoDeadLetters
 from footfall.store import EventStore
+from footfall.store.disk import is_disk_full
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
+DISK_FULL_BACKOFF_S = (
+    5.0  # a full disk is retried often: processing resumes soon after space returns
+)
 
 
 class Worker:
@@ -103,11 +107,18 @@ class Worker:
                 n = self.run_once(self.flush_interval)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                log.exception("processing failed; retrying from the last committed offset")
+                full = is_disk_full(exc)
+                if full:
+                    log.warning("processing waits for disk space: %s", self.last_error)
+                else:
+                    log.exception("processing failed; retrying from the last committed offset")
                 self._stop.wait(backoff)
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
-                self.consumer.close()
-                self.consumer = self._open_consumer()
+                backoff = min(DISK_FULL_BACKOFF_S if full else MAX_BACKOFF_S, backoff * 2)
+                try:
+                    self.consumer.close()
+                    self.consumer = self._open_consumer()
+                except Exception:  # e.g. a full disk: the next round fails and tries again
+                    log.exception("reopening the queue consumer failed")
                 continue
             backoff = 0.5
             self.last_error = ""

@@ -256,7 +256,8 @@ def ensure_topic(
 ) -> bool:
     """Create the topic if it does not exist; True if it was created."""
     ck = _client()
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+    # confluent_kafka's stubs miss these names; without the cluster extra it is untyped
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined,unused-ignore]
 
     admin = AdminClient({"bootstrap.servers": brokers})
     if topic in admin.list_topics(timeout=10).topics:

@@ -42,9 +42,12 @@ TRIM_EVERY_S = 60.0
 
 
 def _connect(path: str) -> sqlite3.Connection:
+    """Opening writes nothing when the file is set up already (WAL mode, tables there), so the
+    queue opens on a nearly full disk and the processor can drain it."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.executescript(SCHEMA)
@@ -94,7 +97,10 @@ class LocalPublisher:
             self._write(group)
             if time.monotonic() - last_trim > TRIM_EVERY_S:
                 last_trim = time.monotonic()
-                self.trim()
+                try:
+                    self.trim()
+                except sqlite3.Error:  # e.g. a full disk; the next trim tries again
+                    log.exception("queue trim failed")
 
     def _write(self, group: list[_Pending]) -> None:
         now = time.time_ns() // 1000
@@ -163,9 +169,13 @@ class LocalConsumer:
     def __init__(self, path: str, group: str) -> None:
         self.group = group
         self._conn = _connect(path)
-        self._conn.execute(
-            "INSERT OR IGNORE INTO consumer_offsets (grp, committed) VALUES (?, 0)", (group,)
-        )
+        if (
+            self._conn.execute("SELECT 1 FROM consumer_offsets WHERE grp = ?", (group,)).fetchone()
+            is None
+        ):
+            self._conn.execute(
+                "INSERT OR IGNORE INTO consumer_offsets (grp, committed) VALUES (?, 0)", (group,)
+            )
         self.position = self._committed()
 
     def _committed(self) -> int:

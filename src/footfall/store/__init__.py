@@ -96,8 +96,12 @@ R = TypeVar("R", bound=Record)
 class TenancyStore(Protocol):
     """Accounts, properties, streams, secrets and keys (see :mod:`footfall.tenancy.model`)."""
 
+    def insert(self, record: Record) -> bool:
+        """Create ``record`` only if nothing of its kind has its id or, when it has one, its
+        lookup; atomically. False (and nothing written) when either is taken."""
+
     def put(self, record: Record) -> None:
-        """Insert or replace the record with the same kind and id."""
+        """Replace the record with the same kind and id (an update; lookups never change)."""
 
     def get(self, kind: type[R], record_id: str) -> R | None: ...
 

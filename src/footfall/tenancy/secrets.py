@@ -1,5 +1,6 @@
 """Keys and secrets: random, shown once, stored as SHA-256 with a visible prefix, compared in
-constant time."""
+constant time. New identifiers come from an :class:`IdSource` (random by default); the
+``Tenancy`` service stores each one only if it is free and draws again on a clash."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from typing import Protocol
 
 KEY_PREFIX = "ffk_"  # API keys
 SECRET_PREFIX = "ffs_"  # noqa: S105 (a visible prefix, not a secret)
@@ -41,3 +43,34 @@ def new_property_id() -> str:
 
 def new_measurement_id() -> str:
     return "G-" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
+
+
+class IdSource(Protocol):
+    """Where every generated identifier comes from. None is trusted to be unique: each is
+    stored with insert-if-absent, and a clash draws another."""
+
+    def record_id(self, kind: str) -> str:
+        """An account, stream, secret or key id (``acc``, ``str``, ``sec``, ``key``)."""
+
+    def property_id(self) -> str: ...
+
+    def measurement_id(self) -> str: ...
+
+    def secret(self, prefix: str) -> str:
+        """A key or secret value in clear; its first ``VISIBLE`` characters are its lookup."""
+
+
+class RandomIds:
+    """The identifiers of a running server: from the operating system's CSPRNG."""
+
+    def record_id(self, kind: str) -> str:
+        return new_id(kind)
+
+    def property_id(self) -> str:
+        return new_property_id()
+
+    def measurement_id(self) -> str:
+        return new_measurement_id()
+
+    def secret(self, prefix: str) -> str:
+        return new_secret(prefix)

@@ -9,6 +9,7 @@ is refused by the next request.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from footfall.errors import ApiError
-from footfall.store import TenancyStore
+from footfall.store import R, TenancyStore
 from footfall.tenancy import secrets as sec
 from footfall.tenancy.model import (
     Account,
@@ -31,7 +32,9 @@ from footfall.tenancy.model import (
     Stream,
 )
 
+log = logging.getLogger(__name__)
 CACHE_S = 5.0
+ATTEMPTS = 5  # draws of a new identifier before a create gives up (each clash is logged)
 HOSTNAME_RE = re.compile(
     r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
 )
@@ -149,21 +152,47 @@ class _Cache:
 
 
 class Tenancy:
-    def __init__(self, store: TenancyStore, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        store: TenancyStore,
+        clock: Callable[[], int] | None = None,
+        *,
+        ids: sec.IdSource | None = None,
+    ) -> None:
         self.store = store
         self.now = clock or (lambda: time.time_ns() // 1000)
+        self.ids: sec.IdSource = ids or sec.RandomIds()
         self._cache = _Cache()
 
     def _put(self, record: Any) -> None:
+        """Store a change to a record that exists (an update, never a create)."""
         self.store.put(record)
         self._cache.clear()
+
+    def _create(self, make: Callable[[], R], *, lookup_given: bool = False) -> R:
+        """Store a new record built by ``make`` only where its id and lookup are free, drawing
+        new identifiers on a clash: a repeated id never overwrites another tenant's record.
+        ``lookup_given``: the lookup (a key's prefix) was chosen by the caller, so a clash on
+        it is the caller's to fix, not a reason to draw again."""
+        for _attempt in range(ATTEMPTS):
+            record = make()
+            if self.store.insert(record):
+                self._cache.clear()
+                return record
+            if lookup_given and self.store.find(type(record), record.lookup) is not None:
+                raise _bad(f"a {record.KIND} with this prefix exists; choose another value")
+            log.warning("a new %s identifier was taken already; drawing another", record.KIND)
+        raise ApiError(
+            503, f"no free {record.KIND} identifier after {ATTEMPTS} attempts; retry", retry_after=1
+        )
 
     # -- accounts ---------------------------------------------------------------------------
 
     def create_account(self, name: str) -> Account:
-        account = Account(account_id=sec.new_id("acc"), name=_name(name), created_at=self.now())
-        self._put(account)
-        return account
+        clean = _name(name)
+        return self._create(
+            lambda: Account(account_id=self.ids.record_id("acc"), name=clean, created_at=self.now())
+        )
 
     def account(self, account_id: str) -> Account:
         found = self.store.get(Account, account_id)
@@ -202,8 +231,8 @@ class Tenancy:
         key_events: Iterable[str] | None = None,
     ) -> Property:
         self.account(account_id)
-        prop = Property(
-            property_id=sec.new_property_id(),
+        draft = Property(
+            property_id="",
             account_id=account_id,
             name=_name(name),
             time_zone=_time_zone(time_zone),
@@ -214,9 +243,10 @@ class Tenancy:
             created_at=self.now(),
         )
         if key_events is not None:
-            prop = msgspec.structs.replace(prop, key_events=_key_events(key_events))
-        self._put(prop)
-        return prop
+            draft = msgspec.structs.replace(draft, key_events=_key_events(key_events))
+        return self._create(
+            lambda: msgspec.structs.replace(draft, property_id=self.ids.property_id())
+        )
 
     @staticmethod
     def _policy(value: str) -> HostnamePolicy:
@@ -282,16 +312,17 @@ class Tenancy:
         prop = self.property(property_id)
         if prop is None:
             raise ApiError(404, f"property {property_id[:30]} does not exist")
-        stream = Stream(
-            stream_id=sec.new_id("str"),
-            property_id=prop.property_id,
-            account_id=prop.account_id,
-            name=_name(name),
-            measurement_id=sec.new_measurement_id(),
-            created_at=self.now(),
+        clean, now = _name(name), self.now()
+        return self._create(
+            lambda: Stream(
+                stream_id=self.ids.record_id("str"),
+                property_id=prop.property_id,
+                account_id=prop.account_id,
+                name=clean,
+                measurement_id=self.ids.measurement_id(),
+                created_at=now,
+            )
         )
-        self._put(stream)
-        return stream
 
     def stream(self, stream_id: str) -> Stream:
         found = self.store.get(Stream, stream_id)
@@ -329,19 +360,24 @@ class Tenancy:
 
     def create_secret(self, stream_id: str, name: str) -> Created:
         stream = self.stream(stream_id)
-        value = sec.new_secret(sec.SECRET_PREFIX)
-        secret = ApiSecret(
-            secret_id=sec.new_id("sec"),
-            stream_id=stream.stream_id,
-            property_id=stream.property_id,
-            account_id=stream.account_id,
-            name=_name(name),
-            prefix=sec.visible_prefix(value),
-            hash=sec.hash_secret(value),
-            created_at=self.now(),
-        )
-        self._put(secret)
-        return Created(secret, value)
+        clean, now = _name(name), self.now()
+        values: list[str] = []  # the value of each draw; the last one is stored
+
+        def make() -> ApiSecret:
+            values.append(self.ids.secret(sec.SECRET_PREFIX))
+            return ApiSecret(
+                secret_id=self.ids.record_id("sec"),
+                stream_id=stream.stream_id,
+                property_id=stream.property_id,
+                account_id=stream.account_id,
+                name=clean,
+                prefix=sec.visible_prefix(values[-1]),
+                hash=sec.hash_secret(values[-1]),
+                created_at=now,
+            )
+
+        secret = self._create(make)
+        return Created(secret, values[-1])
 
     def secret(self, secret_id: str) -> ApiSecret:
         found = self.store.get(ApiSecret, secret_id)
@@ -394,22 +430,25 @@ class Tenancy:
                 raise _bad(f"property_ids: {pid[:30]} is not a property of this account")
         if expires_at is not None and expires_at <= self.now():
             raise _bad("expires_at must be in the future")
-        value = value or sec.new_secret(sec.KEY_PREFIX)
-        key = ApiKey(
-            key_id=sec.new_id("key"),
-            account_id=account_id,
-            name=_name(name),
-            prefix=sec.visible_prefix(value),
-            hash=sec.hash_secret(value),
-            scopes=_scopes(scopes),
-            property_ids=props,
-            expires_at=expires_at,
-            created_at=self.now(),
-        )
-        if self.store.find(ApiKey, key.prefix) is not None:
-            raise _bad("a key with this prefix exists; choose another value")
-        self._put(key)
-        return Created(key, value)
+        clean, granted, now = _name(name), _scopes(scopes), self.now()
+        values: list[str] = []  # the value of each draw; the last one is stored
+
+        def make() -> ApiKey:
+            values.append(value or self.ids.secret(sec.KEY_PREFIX))
+            return ApiKey(
+                key_id=self.ids.record_id("key"),
+                account_id=account_id,
+                name=clean,
+                prefix=sec.visible_prefix(values[-1]),
+                hash=sec.hash_secret(values[-1]),
+                scopes=granted,
+                property_ids=props,
+                expires_at=expires_at,
+                created_at=now,
+            )
+
+        key = self._create(make, lookup_given=bool(value))
+        return Created(key, values[-1])
 
     def key(self, key_id: str) -> ApiKey:
         found = self.store.get(ApiKey, key_id)

@@ -4,6 +4,10 @@ and a cursor each for the processor's reads and for small lookups (tenancy, meta
 DuckDB allows one writing process; inside it, writes are serialised by a lock (the processor
 writes a batch in one transaction, tenancy changes are rare) and reports run on their own
 cursors, which read a consistent snapshot without waiting for the writer (MVCC).
+
+A checkpoint that fails (the disk is full) makes DuckDB invalidate the database: every later
+statement fails until it is opened again. The store then opens it again by itself, at most
+every ``REOPEN_EVERY_S``, so processing resumes once space returns, without a restart.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -29,6 +34,7 @@ from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
 
 READERS = 4
+REOPEN_EVERY_S = 1.0
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
     f"{c} = excluded.{c}"
@@ -45,49 +51,99 @@ class DuckDBStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._con = duckdb.connect(path)
         self._lock = threading.Lock()
-        schema = resources.files("footfall.store.duckdb").joinpath("schema.sql").read_text()
-        self._con.execute(schema)
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
-        for _ in range(READERS):
-            self._readers.put(self._con.cursor())
-        # the processor's own cursor, and one for small lookups (tenancy, meta, usage): reports
-        # holding every reader never stall ingestion or authentication
-        self._ingest = self._con.cursor()
         self._ingest_lock = threading.Lock()
-        self._lookup = self._con.cursor()
         self._lookup_lock = threading.Lock()
+        self._invalidated = False
+        self._next_reopen = 0.0
+        self._open()
 
     # -- plumbing -----------------------------------------------------------------------
 
+    def _open(self) -> None:
+        """Connect, apply the schema, make the cursors: at start, and after an invalidation."""
+        con = duckdb.connect(self.path)
+        try:
+            schema = resources.files("footfall.store.duckdb").joinpath("schema.sql").read_text()
+            con.execute(schema)
+        except BaseException:
+            con.close()
+            raise
+        self._con = con
+        for _ in range(READERS):
+            self._readers.put(con.cursor())
+        # the processor's own cursor, and one for small lookups (tenancy, meta, usage): reports
+        # holding every reader never stall ingestion or authentication
+        self._ingest = con.cursor()
+        self._lookup = con.cursor()
+
+    def _reopen(self) -> None:
+        """Close every cursor (waiting for reports in flight, which fail at once on an
+        invalidated database) and open the database again; on failure, try again at the next
+        use after ``REOPEN_EVERY_S``."""
+        with self._lock, self._ingest_lock, self._lookup_lock:
+            if not self._invalidated:
+                return  # another thread has done it
+            if time.monotonic() < self._next_reopen:
+                raise duckdb.IOException(
+                    "the DuckDB store was invalidated by an earlier error (a full disk?) and "
+                    "is being opened again"
+                )
+            self._next_reopen = time.monotonic() + REOPEN_EVERY_S
+            old = [self._readers.get() for _ in range(READERS)]
+            for cur in [*old, self._ingest, self._lookup, self._con]:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            try:
+                self._open()
+            except BaseException:
+                for cur in old:  # closed: they fail fast until the next attempt
+                    self._readers.put(cur)
+                raise
+            self._invalidated = False
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Open the database again if it was invalidated; notice when it is."""
+        if self._invalidated and self.path != ":memory:":
+            self._reopen()
+        try:
+            yield
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
+                self._invalidated = True
+            raise
+
     @contextlib.contextmanager
     def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self._readers.get()
-        try:
-            yield cur
-        finally:
-            self._readers.put(cur)
+        with self._guard():
+            cur = self._readers.get()
+            try:
+                yield cur
+            finally:
+                self._readers.put(cur)
 
     @contextlib.contextmanager
     def _ingest_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._ingest_lock:
+        with self._guard(), self._ingest_lock:
             yield self._ingest
 
     @contextlib.contextmanager
     def _lookup_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lookup_lock:
+        with self._guard(), self._lookup_lock:
             yield self._lookup
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
+        with self._guard(), self._lock:
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # an invalidated database refuses it
+                    con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
 
@@ -285,10 +341,37 @@ class DuckDBStore:
 
     # -- TenancyStore ------------------------------------------------------------------------
 
+    def insert(self, record: Record) -> bool:
+        """Checked under the writer lock, with the primary key and the unique lookup index
+        behind the check: a clash is never written over."""
+        try:
+            with self._transaction() as con:
+                taken = con.execute(
+                    "SELECT count(*) FROM tenancy WHERE kind = ? "
+                    "AND (id = ? OR (lookup <> '' AND lookup = ?))",
+                    [record.KIND, record.record_id, record.lookup],
+                ).fetchall()
+                if taken[0][0]:
+                    return False
+                con.execute(
+                    "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        record.KIND,
+                        record.record_id,
+                        record.lookup,
+                        record.owner_account,
+                        record.owner_property,
+                        encode_record(record),
+                    ],
+                )
+        except duckdb.ConstraintException:
+            return False  # the transaction was rolled back
+        return True
+
     def put(self, record: Record) -> None:
         with self._transaction() as con:
             con.execute(
-                "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
                 "lookup = excluded.lookup, account_id = excluded.account_id, "
                 "property_id = excluded.property_id, doc = excluded.doc",
                 [
@@ -402,7 +485,8 @@ class DuckDBStore:
     def close(self) -> None:
         with self._lock:
             while not self._readers.empty():
-                self._readers.get_nowait().close()
-            self._ingest.close()
-            self._lookup.close()
-            self._con.close()
+                with contextlib.suppress(duckdb.Error):
+                    self._readers.get_nowait().close()
+            for cur in (self._ingest, self._lookup, self._con):
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()

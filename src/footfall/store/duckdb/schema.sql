@@ -16,6 +16,8 @@ CREATE TABLE IF NOT EXISTS tenancy (
     doc BLOB NOT NULL,
     PRIMARY KEY (kind, id)
 );
+-- no two records of a kind share a lookup (NULLs, the records without one, never clash)
+CREATE UNIQUE INDEX IF NOT EXISTS tenancy_lookup ON tenancy (kind, nullif(lookup, ''));
 
 -- usage per property per hour: requests, bytes, events accepted, rejected (by reason), ...
 CREATE TABLE IF NOT EXISTS usage (
