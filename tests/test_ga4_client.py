@@ -254,7 +254,7 @@ ORDER_TYPES = ["ALPHANUMERIC", "CASE_INSENSITIVE_ALPHANUMERIC", "NUMERIC"]
 def test_string_filter_each_match_type(world: World) -> None:
     bodies = {m: report_body(world, dimensionFilter=string_filter(m, "a.c")) for m in MATCH_TYPES}
     distinct(world, bodies)
-    for number, (match, body) in enumerate(bodies.items(), start=1):
+    for number, body in enumerate(bodies.values(), start=1):
         got = check_same(world, body)
         assert world.last_body()["dimensionFilter"]["filter"]["stringFilter"]["matchType"] == number
         assert len(got["rows"]) < len(LABELS)
@@ -490,3 +490,19 @@ def test_errors_reach_the_client_as_google_exceptions(world: World) -> None:
     too_many = BatchRunReportsRequest(property=world.property, requests=[bad] * 6)
     with pytest.raises(exceptions.BadRequest, match="requests: 6 given"):
         world.client.batch_run_reports(too_many, timeout=60)
+
+
+def test_the_docs_example_runs(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/reports.md's Python example, pointed at this server."""
+    text = (Path(__file__).parents[1] / "docs" / "reports.md").read_text()
+    code = text.split("## Google's client")[1].split("```python\n")[1].split("```")[0]
+    for placeholder, value in (
+        ("http://127.0.0.1:8000", world.server.url),
+        ("ffk_...", ADMIN_KEY),
+        ("properties/123456789", world.property),
+    ):
+        assert placeholder in code
+        code = code.replace(placeholder, value)
+    exec(compile(code, "docs/reports.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["/blog/tea ['10', '4']", "total ['10', '4']"]
