@@ -461,6 +461,9 @@ def test_property_in_the_body_must_be_the_paths(app: App) -> None:
     assert "property: 'properties/1' is not the property of the path" in other.text
 
 
+BAD_REGEX = {"filter": {"fieldName": "pagePath", "stringFilter": {"matchType": 5, "value": "("}}}
+
+
 def test_batch_run_reports(app: App) -> None:
     url = _url(app, "batchRunReports")
     second = {**NAMED, "dimensionFilter": {}, "orderBys": []}
@@ -480,6 +483,7 @@ def test_batch_run_reports(app: App) -> None:
         ([NAMED, {**NAMED, "limit": "x"}], 400, "requests[1].limit"),
         ([{**NAMED, "property": "properties/2"}], 400, "requests[0].property"),
         ([{**NAMED, "cohortSpec": {"cohorts": [{}]}}], 400, "cohortSpec"),
+        ([NAMED, {**NAMED, "dimensionFilter": BAD_REGEX}], 400, "requests[1].dimensionFilter"),
     ):
         r = app.http.post(url, json={"requests": requests}, headers=AUTH)
         assert r.status_code == status, r.text
