@@ -100,6 +100,14 @@ def _body(name: str, b: Tenant) -> dict[str, Any] | None:
             "metrics": [{"name": "eventCount"}],
         },
         "runRealtimeReport": {"metrics": [{"name": "activeUsers"}]},
+        "batchRunReports": {
+            "requests": [
+                {
+                    "dateRanges": [{"startDate": "today", "endDate": "today"}],
+                    "metrics": [{"name": "eventCount"}],
+                }
+            ]
+        },
     }
     actions = {"deleteProperty", "reprocessProperty", "deleteStream", "revokeSecret", "revokeKey"}
     assert name in bodies or name in actions, f"the isolation matrix has no request body for {name}"

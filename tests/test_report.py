@@ -359,8 +359,12 @@ def test_date_ranges_are_in_the_property_time_zone(data: App) -> None:
             400,
             "matchType",
         ),
-        ({"metrics": dims("sessions"), "dimensionFilter": {}}, 400, "exactly one"),
-        ({"metrics": dims("sessions"), "cohortSpec": {}}, 400, "cohortSpec"),
+        (
+            {"metrics": dims("sessions"), "dimensionFilter": {"notExpression": {}}},
+            400,
+            "exactly one",
+        ),
+        ({"metrics": dims("sessions"), "cohortSpec": {"cohorts": [{}]}}, 400, "cohortSpec"),
         ({"metrics": dims("sessions"), "limit": 300000}, 400, "limit"),
         (
             {"metrics": dims("sessions"), "metricAggregations": ["MEDIAN"]},

@@ -50,6 +50,7 @@ class RunRealtimeReportRequest(_Camel):
     order_bys: list[OrderBy] = []
     minute_ranges: list[MinuteRange] = []
     return_property_quota: bool = False
+    property: str | None = None
 
 
 def build_realtime_query(

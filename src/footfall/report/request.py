@@ -1,8 +1,11 @@
-"""The GA4 Data API v1beta ``runReport`` request body, as msgspec structs (camelCase on the wire).
+"""The GA4 Data API v1beta ``runReport`` and ``batchRunReports`` request bodies, as msgspec
+structs (camelCase on the wire), decoded from the canonical form ``proto3.py`` makes of any
+proto3 JSON encoding; a struct's defaults are GA4's for an unset field.
 
-Unknown fields are refused with a 400 that names them. ``currencyCode``, ``keepEmptyRows``,
-``returnPropertyQuota`` and ``property`` are accepted for GA4 client compatibility and ignored:
-reports use the property's own currency and never include empty rows.
+Unknown fields are refused with a 400 that names them. ``currencyCode``, ``keepEmptyRows`` and
+``returnPropertyQuota`` are accepted for GA4 client compatibility and ignored: reports use the
+property's own currency and never include empty rows. ``property``, when given, must name the
+property of the path.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ class Metric(_Camel):
 
 
 class StringFilter(_Camel):
-    value: str
+    value: str = ""
     match_type: str = "EXACT"
     case_sensitive: bool = False
 
 
 class InListFilter(_Camel):
-    values: list[str]
+    values: list[str] = []
     case_sensitive: bool = False
 
 
@@ -106,3 +109,8 @@ class RunReportRequest(_Camel):
     keep_empty_rows: bool = False
     return_property_quota: bool = False
     property: str | None = None
+
+
+class BatchRunReportsRequest(_Camel):
+    property: str | None = None
+    requests: list[RunReportRequest] = []
