@@ -13,7 +13,6 @@ import datetime as dt
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,9 @@ import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
+from footfall.store import R, RateRow, RawRow, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
+from footfall.store.duckdb.migrate import migrate
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
@@ -47,8 +47,7 @@ class DuckDBStore:
         self.path = path
         self._con = duckdb.connect(path)
         self._lock = threading.Lock()
-        schema = resources.files("footfall.store.duckdb").joinpath("schema.sql").read_text()
-        self._con.execute(schema)
+        migrate(self._con)
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
         for _ in range(READERS):
             self._readers.put(self._con.cursor())
@@ -372,6 +371,31 @@ class DuckDBStore:
                 )
             rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
         return str(rows[0][0])
+
+    # -- RateStore ---------------------------------------------------------------------------
+
+    def put_rates(self, base: str, rates: Sequence[RateRow]) -> None:
+        table = arrow.rows_table(
+            ["base", "currency", "day", "rate"],
+            [pa.string(), pa.string(), pa.date32(), pa.string()],
+            [(base, c, d, r) for c, d, r in rates],
+        )
+        with self._transaction() as con:
+            self._insert(
+                con,
+                "INSERT INTO exchange_rates SELECT * FROM _batch "
+                "ON CONFLICT DO UPDATE SET rate = excluded.rate",
+                table,
+            )
+
+    def exchange_rates(self, base: str) -> list[RateRow]:
+        with self._lookup_reader() as cur:
+            rows = cur.execute(
+                "SELECT currency, day, rate FROM exchange_rates WHERE base = ? "
+                "ORDER BY currency, day",
+                [base],
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- ReportStore -------------------------------------------------------------------------
 
