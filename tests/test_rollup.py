@@ -71,6 +71,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, dict
             found = cur.execute(FACTS_SQL, [app.property.property_id]).fetchall()
         facts = [dict(zip(FACT_COLUMNS, row, strict=True)) for row in found]
         assert len(facts) > 500
+        assert {"purchase", "refund"} <= {f["event_name"] for f in facts}
         yield app, cells_from(facts, partitions=3, seed=1)
     finally:
         runtime.stop()

@@ -47,7 +47,7 @@ class RatesIn(msgspec.Struct, forbid_unknown_fields=True):
     Rates are JSON strings or numbers, read as exact decimals."""
 
     base: str
-    rates: dict[str, dict[str, Decimal]]
+    rates: dict[str, dict[str, msgspec.Raw]]  # read one by one, to name a bad one
 
 
 class Table(msgspec.Struct, frozen=True):
@@ -59,6 +59,9 @@ class Table(msgspec.Struct, frozen=True):
     def on(self, day: dt.date) -> Fraction | None:
         i = bisect.bisect_right(self.days, day)
         return self.rates[i - 1] if i else None
+
+
+_DECIMAL = msgspec.json.Decoder(Decimal)
 
 
 def _bad(message: str) -> ApiError:
@@ -82,7 +85,11 @@ def _day(value: str) -> dt.date:
     return day
 
 
-def _rate(value: Decimal, field: str) -> str:
+def _rate(raw: msgspec.Raw, field: str) -> str:
+    try:
+        value = _DECIMAL.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        raise _bad(f"{field} must be a decimal number, as a JSON number or string") from None
     if not value.is_finite() or value <= 0 or value >= MAX_RATE:
         raise _bad(f"{field} must be a positive number below 10^9")
     text = format(value.normalize(), "f")
