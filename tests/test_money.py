@@ -329,3 +329,26 @@ def test_a_new_store_file_starts_at_the_latest_version(tmp_path: Path) -> None:
         assert runtime.store.get_meta("schema_version") == str(LATEST)
     finally:
         runtime.stop()
+
+
+def test_cassandra_rows_from_before_value_micros_are_read_from_the_double_column() -> None:
+    from types import SimpleNamespace
+
+    from footfall.store.cassandra.base import EVENT_COLUMNS
+    from footfall.store.cassandra.reports import _event
+
+    columns = [c for c in EVENT_COLUMNS if c not in ("hour", "shard")]
+    values: dict[str, Any] = dict.fromkeys(columns, "")
+    values.update(
+        event_time=1,
+        received_at=1,
+        event_date=SimpleNamespace(date=lambda: TODAY),
+        event_hour=9,
+        engagement_time_ms=0,
+        is_key_event=False,
+        params={},
+    )
+    legacy = SimpleNamespace(**{**values, "value_micros": None, "value": 4050.9})
+    assert _event(legacy, columns).value_micros == 4_050_900_000
+    current = SimpleNamespace(**{**values, "value_micros": 7, "value": None})
+    assert _event(current, columns).value_micros == 7
