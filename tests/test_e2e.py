@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,11 @@ ALL_METRICS = [
     "userEngagementDuration",
     "keyEvents",
     "totalRevenue",
+    "purchaseRevenue",
+    "grossPurchaseRevenue",
+    "refundAmount",
 ]
+CURRENCY_METRICS = {"totalRevenue", "purchaseRevenue", "grossPurchaseRevenue", "refundAmount"}
 
 
 class Case:
@@ -104,6 +109,11 @@ SUITE = [
         ["sessions", "totalUsers", "engagementRate"],
     ),
     Case("campaigns", ["sessionCampaignName"], ["sessions", "keyEvents", "totalRevenue"]),
+    Case(
+        "revenue and refunds",
+        ["date", "sessionDefaultChannelGroup"],
+        ["totalRevenue", "purchaseRevenue", "grossPurchaseRevenue", "refundAmount"],
+    ),
     Case("countries", ["country", "countryId"], ["activeUsers", "sessions", "eventCount"]),
     Case(
         "devices and browsers",
@@ -161,9 +171,12 @@ def _rows(body: dict[str, Any]) -> dict[tuple[str, ...], list[str]]:
     }
 
 
-def _same(metric: str, got: str, expected: float) -> bool:
+def _same(metric: str, got: str, expected: float | Decimal) -> bool:
     if metric in INTEGER_METRICS:
         return got == str(int(expected))
+    if metric in CURRENCY_METRICS:  # exact, as decimal text without trailing zeros
+        assert isinstance(expected, Decimal)
+        return Decimal(got) == expected and got == format(expected.normalize(), "f")
     return math.isclose(float(got), expected, rel_tol=1e-9, abs_tol=1e-9)
 
 
@@ -231,6 +244,8 @@ def test_simulation_has_what_the_suite_needs(simulated: tuple[Server, Simulation
         if len({e.date for e in truth.events if e.session == s.session}) > 1
     ]
     assert spanning, "some sessions must span midnight"
+    names = {e.name for e in truth.events}
+    assert {"purchase", "refund"} <= names, "purchases and refunds, for the revenue metrics"
 
 
 @pytest.mark.parametrize("case", SUITE, ids=[c.name for c in SUITE])

@@ -108,6 +108,7 @@ def _body(name: str, b: Tenant) -> dict[str, Any] | None:
                 }
             ]
         },
+        "loadExchangeRates": {"base": "USD", "rates": {"2026-05-01": {"EUR": "9.99"}}},
     }
     actions = {"deleteProperty", "reprocessProperty", "deleteStream", "revokeSecret", "revokeKey"}
     assert name in bodies or name in actions, f"the isolation matrix has no request body for {name}"

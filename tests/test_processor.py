@@ -17,6 +17,7 @@ from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
+from footfall.process.rates import ExchangeRates
 from footfall.schema.events import RawEvent
 from footfall.serve import Runtime
 from footfall.store.duckdb import DuckDBStore
@@ -34,7 +35,9 @@ class Rig:
         self.processor = Processor(
             self.store,
             lambda pid: self.store.get(Property, pid),
-            build_pipeline(geo=self.geo, salts=SaltSource(self.store)),
+            build_pipeline(
+                geo=self.geo, salts=SaltSource(self.store), rates=ExchangeRates(self.store)
+            ),
         )
 
     def feed(self, events: list[RawEvent] | list[bytes]) -> Any:
@@ -201,7 +204,8 @@ def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None
     rig.feed(accepted)
     rows = rig.query(
         "SELECT event_id, event_name, page_path, source, medium, campaign, channel_group, country, "
-        "device_category, browser, language, is_key_event, value, currency FROM events ORDER BY event_id"
+        "device_category, browser, language, is_key_event, value_micros, currency, flags "
+        "FROM events ORDER BY event_id"
     )
     assert rows == GOLDEN[name], rows
     assert [r.status for r in results] == STATUSES[name]
@@ -224,6 +228,7 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             False,
             None,
             "",
+            "",
         ),
     ],
     "mixed_batch.json": [
@@ -242,6 +247,7 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             False,
             None,
             "",
+            "",
         ),
         (
             "ex-mixed-3",
@@ -257,6 +263,7 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             "English",
             False,
             None,
+            "",
             "",
         ),
     ],
@@ -276,6 +283,7 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             False,
             None,
             "",
+            "",
         ),
     ],
     "purchase.json": [
@@ -292,8 +300,9 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             "Chrome",
             "English",
             False,
-            29.5,
+            29_500_000,
             "USD",
+            "",
         ),
         (
             "ex-purchase-2",
@@ -308,8 +317,64 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             "Chrome",
             "English",
             True,
-            59.0,
+            59_000_000,
             "USD",
+            "",
+        ),
+    ],
+    # exact money: 4050.9 stays 4050.9; a refund's string amount; EUR without an exchange rate
+    # is kept out of revenue and flagged; the invalid value is rejected by the collector
+    "refund.json": [
+        (
+            "ex-refund-1",
+            "purchase",
+            "/cart",
+            "(direct)",
+            "(none)",
+            "(direct)",
+            "Direct",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            True,
+            4_050_900_000,
+            "USD",
+            "",
+        ),
+        (
+            "ex-refund-2",
+            "refund",
+            "/account",
+            "(direct)",
+            "(none)",
+            "(direct)",
+            "Direct",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            False,
+            50_900_000,
+            "USD",
+            "",
+        ),
+        (
+            "ex-refund-3",
+            "purchase",
+            "/cart",
+            "(direct)",
+            "(none)",
+            "(direct)",
+            "Direct",
+            "United Kingdom",
+            "desktop",
+            "Chrome",
+            "English",
+            True,
+            None,
+            "EUR",
+            "revenue_unconverted",
         ),
     ],
     "search_referral.json": [
@@ -328,6 +393,7 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
             False,
             None,
             "",
+            "",
         ),
     ],
 }
@@ -336,6 +402,7 @@ STATUSES = {
     "mixed_batch.json": ["accepted", "rejected", "accepted"],
     "page_view.json": ["accepted"],
     "purchase.json": ["accepted", "accepted"],
+    "refund.json": ["accepted", "accepted", "accepted", "rejected"],
     "search_referral.json": ["accepted"],
 }
 

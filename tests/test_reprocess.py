@@ -27,6 +27,7 @@ REPORTS: list[tuple[list[str], list[str]]] = [
             "totalRevenue",
         ],
     ),
+    (["date"], ["purchaseRevenue", "grossPurchaseRevenue", "refundAmount"]),
     (["sessionDefaultChannelGroup", "landingPage"], ["sessions", "totalUsers"]),
     (["country", "deviceCategory", "browser"], ["activeUsers", "eventCount"]),
 ]

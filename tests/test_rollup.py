@@ -27,7 +27,7 @@ ZONE = "Asia/Kolkata"  # +05:30: one UTC hour holds two local hours, sometimes t
 
 FACTS_SQL = """
 SELECT e.property_id, e.event_time // 3600000000 * 3600000000 AS hour, e.event_id, e.event_date, e.event_hour,
-  e.event_name, e.visitor_id, e.session_key, e.engagement_time_ms, e.is_key_event, e.value,
+  e.event_name, e.visitor_id, e.session_key, e.engagement_time_ms, e.is_key_event, e.value_micros,
   e.page_host, e.page_path, e.page_title, e.country, e.country_id, e.device_category,
   e.browser, e.os, e.language, e.language_code, s.engaged AS s_engaged,
   s.start_time AS s_start_time, s.end_time AS s_end_time, s.landing_page AS s_landing_page,
@@ -71,6 +71,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, dict
             found = cur.execute(FACTS_SQL, [app.property.property_id]).fetchall()
         facts = [dict(zip(FACT_COLUMNS, row, strict=True)) for row in found]
         assert len(facts) > 500
+        assert {"purchase", "refund"} <= {f["event_name"] for f in facts}
         yield app, cells_from(facts, partitions=3, seed=1)
     finally:
         runtime.stop()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from conftest import ADMIN_KEY, CHROME, CLOCK, App, make_settings, now_us
@@ -16,7 +17,7 @@ from footfall.serve import Runtime
 from footfall.simulate.model import simulate
 from footfall.simulate.send import body_for, requests_for
 from footfall.store.duckdb import DuckDBStore
-from footfall.tenancy.model import ApiKey, Scope
+from footfall.tenancy.model import ApiKey, Property, Scope, decode_record, encode_record
 from footfall.tenancy.service import Tenancy, hostname_allowed
 
 DAY_US = 86_400_000_000
@@ -450,3 +451,54 @@ def test_realtime_minutes_ago_counts_from_now(app: App) -> None:
         headers=auth,
     )
     assert minmax.status_code == 400
+
+
+def test_ga4s_default_key_events_and_a_propertys_own(app: App) -> None:
+    prop = app.property
+    assert prop.key_events == ("purchase", "first_open", "in_app_purchase")
+
+    def send(*names: str) -> None:
+        r = app.collect({"client_id": "k1", "events": [{"name": n} for n in names]})
+        assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+        app.process()
+
+    def key_events() -> dict[tuple[str, ...], list[str]]:
+        return app.rows(
+            {
+                "dateRanges": [{"startDate": "today", "endDate": "today"}],
+                "dimensions": [{"name": "eventName"}],
+                "metrics": [{"name": "keyEvents"}, {"name": "eventCount"}],
+            }
+        )
+
+    send("purchase", "sign_up", "generate_lead")
+    assert key_events() == {
+        ("purchase",): ["1", "1"],
+        ("sign_up",): ["0", "1"],
+        ("generate_lead",): ["0", "1"],
+    }
+    r = app.http.request(
+        "PATCH",
+        f"/v1/admin/properties/{prop.property_id}",
+        json={"key_events": ["purchase", "sign_up"]},
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+    )
+    assert r.status_code == 200 and r.json()["key_events"] == ["purchase", "sign_up"], r.text
+    send("sign_up")  # from now on, as in GA4: events already counted keep their mark
+    assert key_events()[("sign_up",)] == ["1", "2"]
+
+
+def test_a_stored_property_keeps_the_key_events_it_has() -> None:
+    old = encode_record(
+        Property(
+            property_id="100000009",
+            account_id="acc_x",
+            name="old",
+            key_events=("purchase", "sign_up", "generate_lead"),
+        )
+    )
+    # every field is in the stored document, so a new default never changes a stored property
+    assert msgspec.msgpack.decode(old)["key_events"] == ["purchase", "sign_up", "generate_lead"]
+    record = decode_record(old)
+    assert isinstance(record, Property)
+    assert record.key_events == ("purchase", "sign_up", "generate_lead")

@@ -38,6 +38,7 @@ from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
+from footfall.process.rates import ExchangeRates
 from footfall.process.reprocess import reprocess
 from footfall.process.worker import Worker
 from footfall.queue import (
@@ -127,7 +128,8 @@ class Runtime:
         )
         self.geo = GeoLookup(settings.geo_database)
         self.salts = SaltSource(self.store)
-        self.pipeline = build_pipeline(geo=self.geo, salts=self.salts)
+        self.rates = ExchangeRates(self.store)
+        self.pipeline = build_pipeline(geo=self.geo, salts=self.salts, rates=self.rates)
         self.processor = Processor(self.store, self.tenancy.property, self.pipeline, clock)
         self.worker: Worker | None = (
             Worker(
@@ -137,6 +139,7 @@ class Runtime:
                 batch_size=settings.batch_size,
                 flush_interval=settings.flush_interval,
                 dead_letters=open_dead_letters(settings.queue_url),
+                count_usage=self.usage.add,
             )
             if "process" in roles
             else None
@@ -276,6 +279,7 @@ def create_app(runtime: Runtime) -> Starlette:
             worker.submit if worker else None,
             runtime.reprocess,
             runtime.clock,
+            rates=runtime.rates,
         ).routes()
 
     async def healthz(request: Request) -> Response:

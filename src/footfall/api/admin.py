@@ -1,4 +1,5 @@
-"""The admin API: accounts, properties, streams, API secrets, API keys, usage, re-processing.
+"""The admin API: accounts, properties, streams, API secrets, API keys, usage, re-processing,
+exchange rates.
 
 Every route but the property listing (any key: it lists what the key covers, for dashboards)
 needs a key with the admin scope; what it may touch is checked per object: an
@@ -26,11 +27,14 @@ from footfall.clock import Clock, system_clock
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.responses import json_response
+from footfall.process.rates import ExchangeRates, RatesIn
 from footfall.tenancy.model import ApiKey, ApiSecret, Property, Record, Scope, Stream
 from footfall.tenancy.service import Created, Tenancy
 
 Submit = Callable[[Callable[[], Any]], "Future[Any]"]
 MAX_BODY = 20_000
+MAX_RATES_BODY = 2_000_000  # a load of exchange rates: some 100,000 rates
+MAX_RATES_LISTED = 100_000
 HOUR_US = 3_600_000_000
 
 
@@ -114,10 +118,10 @@ def created(item: Created) -> dict[str, Any]:
     return {**public(item.record), "value": item.value, "note": "shown once: store it now"}
 
 
-async def _body(request: Request, kind: type[Any]) -> Any:
+async def _body(request: Request, kind: type[Any], limit: int = MAX_BODY) -> Any:
     raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"request body is over {MAX_BODY} bytes")
+    if len(raw) > limit:
+        raise ApiError(413, f"request body is over {limit} bytes")
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
@@ -134,7 +138,10 @@ class AdminApi:
         submit: Submit | None,
         reprocess: Callable[[str], int],
         clock: Clock = system_clock,
+        *,
+        rates: ExchangeRates,
     ) -> None:
+        self.rates = rates
         self.gateway = gateway
         self.clock = clock
         self.tenancy = tenancy
@@ -173,6 +180,8 @@ class AdminApi:
             ("/v1/admin/keys", "POST", a, self.create_key, "createKey"),
             ("/v1/admin/keys/{key_id}", "PATCH", a, self.update_key, "updateKey"),
             ("/v1/admin/keys/{key_id}:revoke", "POST", a, self.revoke_key, "revokeKey"),
+            ("/v1/admin/exchange-rates", "GET", Access.KEY, self.list_rates, "listExchangeRates"),
+            ("/v1/admin/exchange-rates", "POST", op, self.load_rates, "loadExchangeRates"),
         ]
         return [
             Route(path, g(access, handler, name), methods=[method])
@@ -439,3 +448,34 @@ class AdminApi:
     async def revoke_key(self, request: Request) -> Response:
         target = self._key(request)
         return json_response(public(self.tenancy.revoke_key(target.key_id)))
+
+    # -- exchange rates -----------------------------------------------------------------------
+
+    async def list_rates(self, request: Request) -> Response:
+        """The stored rates (any key: they say how revenue was converted); ``?currency=``,
+        ``?start=`` and ``?end=`` (YYYY-MM-DD) narrow the listing."""
+        q = request.query_params
+        currency = q.get("currency")
+        if currency is not None and not (len(currency) == 3 and currency.isalpha()):
+            raise ApiError(400, "currency must be a three-letter ISO 4217 code")
+        days = [_date(q[name], name) if name in q else None for name in ("start", "end")]
+        listing = await run_in_threadpool(
+            self.rates.listing,
+            currency.upper() if currency else None,
+            days[0],
+            days[1],
+            MAX_RATES_LISTED,
+        )
+        return json_response(listing)
+
+    async def load_rates(self, request: Request) -> Response:
+        """Insert or replace exchange rates (operator): ``{"base", "rates": {day: {code: rate}}}``."""
+        body: RatesIn = await _body(request, RatesIn, MAX_RATES_BODY)
+        return json_response(await run_in_threadpool(self.rates.load, body))
+
+
+def _date(value: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, f"{field}: {value[:20]!r} is not a date (YYYY-MM-DD)") from None

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from footfall.errors import ApiError
-from footfall.schema import rules
+from footfall.schema import money, rules
 from footfall.schema.events import RawEvent
 from footfall.schema.wire import CollectEnvelope, EventResult, WireEvent
 from footfall.tenancy.service import hostname_allowed
@@ -125,6 +125,7 @@ def build_events(
             )
             continue
         event_id = event.event_id or uuid.uuid4().hex
+        event = money.exact_value(event, raw)
         accepted.append(
             RawEvent(
                 property_id=stamp.property_id,

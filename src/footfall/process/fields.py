@@ -1,4 +1,4 @@
-"""Event fields: engagement, value, key events, session id, custom params, local date and hour."""
+"""Event fields: engagement, key events, session id, custom params, local date and hour."""
 
 from __future__ import annotations
 
@@ -40,9 +40,6 @@ def put_event_fields(d: Draft) -> Drop | None:
     ev = d.event
     engagement = _number(params.get("engagement_time_msec"))
     ev.engagement_time_ms = min(MAX_ENGAGEMENT_MS, max(0, int(engagement))) if engagement else 0
-    ev.value = _number(params.get("value"))
-    currency = params.get("currency")
-    ev.currency = currency.upper()[:3] if isinstance(currency, str) else ""
     session_id = params.get("session_id")
     ev.client_session_id = param_text(session_id) if session_id not in (None, "") else None
     ev.is_key_event = ev.event_name in d.prop.key_events

@@ -16,6 +16,8 @@ from footfall.process.fields import put_event_fields, put_local_time
 from footfall.process.geo import GeoLookup, make_put_geo
 from footfall.process.identity import SaltSource, make_put_identity
 from footfall.process.page import put_page
+from footfall.process.rates import ExchangeRates
+from footfall.process.revenue import make_put_revenue
 from footfall.process.traffic import make_put_traffic_source
 from footfall.process.useragent import put_user_agent
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
@@ -48,7 +50,7 @@ class Pipeline:
         return draft.event
 
 
-def build_pipeline(*, geo: GeoLookup, salts: SaltSource) -> Pipeline:
+def build_pipeline(*, geo: GeoLookup, salts: SaltSource, rates: ExchangeRates) -> Pipeline:
     return Pipeline(
         [
             ("drop_bots", drop_bots),
@@ -59,5 +61,6 @@ def build_pipeline(*, geo: GeoLookup, salts: SaltSource) -> Pipeline:
             ("put_identity", make_put_identity(salts)),
             ("put_event_fields", put_event_fields),
             ("put_local_time", put_local_time),
+            ("put_revenue", make_put_revenue(rates)),
         ]
     )

@@ -16,6 +16,7 @@ import msgspec
 from footfall.clock import Clock, system_clock
 from footfall.process.draft import Drop
 from footfall.process.pipeline import Pipeline
+from footfall.process.revenue import UNCONVERTED
 from footfall.process.sessions import SESSION_TIMEOUT_US, sessionize, stream_key
 from footfall.schema.events import DeadLetter, DropReason, EnrichedEvent, RawEvent
 from footfall.store import EventStore, RawRow, SessionProbe, SessionRef, WriteSet
@@ -27,6 +28,8 @@ class BatchStats(msgspec.Struct):
     stored: int = 0
     duplicates: int = 0
     dropped: dict[str, int] = {}
+    # stored events with a value in a currency without an exchange rate: (property, currency)
+    revenue_unconverted: dict[tuple[str, str], int] = {}
 
 
 class Processor:
@@ -89,6 +92,10 @@ class Processor:
         self._sessionize(new, writes)
         writes.events = new
         stats.stored = len(new)
+        unconverted = Counter(
+            (ev.property_id, ev.currency) for ev in new if UNCONVERTED in ev.flags.split(",")
+        )
+        stats.revenue_unconverted = dict(unconverted)
         self.totals.update(
             received=stats.received, stored=stats.stored, duplicates=stats.duplicates
         )

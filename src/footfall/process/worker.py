@@ -25,6 +25,7 @@ MAX_BACKOFF_S = 30.0
 DISK_FULL_BACKOFF_S = (
     5.0  # a full disk is retried often: processing resumes soon after space returns
 )
+Count = Callable[[str, str, int], None]  # (property_id, usage metric, value)
 
 
 class Worker:
@@ -37,8 +38,10 @@ class Worker:
         batch_size: int,
         flush_interval: float,
         dead_letters: DeadLetters | None = None,
+        count_usage: Count | None = None,
     ) -> None:
         self._open_consumer = open_consumer
+        self.count_usage = count_usage
         self.dead_letters = dead_letters or NoDeadLetters()
         self.consumer = open_consumer()
         self.processor = processor
@@ -81,6 +84,10 @@ class Worker:
         self.store.write(writes)
         self.dead_letters.send(writes.dead_letters)
         self.consumer.commit(batch)
+        if self.count_usage is not None:
+            # once per stored event: after the commit, so a batch read again is not counted twice
+            for (property_id, currency), n in stats.revenue_unconverted.items():
+                self.count_usage(property_id, f"revenue_unconverted:{currency}", n)
         self.batches += 1
         self.last_batch_at = time.time()
         log.debug(

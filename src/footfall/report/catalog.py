@@ -24,6 +24,28 @@ class MetricDef(msgspec.Struct, frozen=True):
     name: str
     type: str  # GA4 MetricType: TYPE_INTEGER, TYPE_FLOAT, TYPE_SECONDS, TYPE_CURRENCY
     description: str
+    # currency metrics: a sum of money measures, as (measure, +1 or -1) terms
+    money: tuple[tuple[str, int], ...] = ()
+
+
+# GA4's ecommerce events. Purchase revenue sums the value of these events (GA4 counts the app
+# stores' subscription conversions and renewals as purchases too); refunds subtract.
+PURCHASE_EVENTS = (
+    "purchase",
+    "ecommerce_purchase",
+    "in_app_purchase",
+    "app_store_subscription_convert",
+    "app_store_subscription_renew",
+)
+REFUND_EVENTS = ("refund", "app_store_refund")
+# money measures: the sum of the events' value, in integer micros of the property's currency,
+# over the events of these names. Every engine (report SQL, rollup cells, Spark SQL) sums
+# these and derives the currency metrics from the ``money`` terms below.
+MONEY_MEASURES: dict[str, tuple[str, ...]] = {
+    "purchase": PURCHASE_EVENTS,
+    "refund": REFUND_EVENTS,
+}
+MICROS = 1_000_000
 
 
 _DIMENSIONS = [
@@ -80,11 +102,35 @@ _METRICS = [
     MetricDef("sessionsPerUser", "TYPE_FLOAT", "sessions / totalUsers"),
     MetricDef("userEngagementDuration", "TYPE_SECONDS", "Sum of engagement_time_msec, in seconds"),
     MetricDef("keyEvents", "TYPE_INTEGER", "Events whose name is one of the property's key events"),
-    MetricDef("totalRevenue", "TYPE_CURRENCY", "Sum of the value parameter of purchase events"),
+    MetricDef(
+        "totalRevenue",
+        "TYPE_CURRENCY",
+        "Purchase revenue minus refunds (footfall receives no ad revenue)",
+        money=(("purchase", 1), ("refund", -1)),
+    ),
+    MetricDef(
+        "purchaseRevenue",
+        "TYPE_CURRENCY",
+        "Value of purchase, in_app_purchase and app store subscription events, minus refunds",
+        money=(("purchase", 1), ("refund", -1)),
+    ),
+    MetricDef(
+        "grossPurchaseRevenue",
+        "TYPE_CURRENCY",
+        "Value of purchase, in_app_purchase and app store subscription events, before refunds",
+        money=(("purchase", 1),),
+    ),
+    MetricDef(
+        "refundAmount",
+        "TYPE_CURRENCY",
+        "Value of refund and app_store_refund events",
+        money=(("refund", 1),),
+    ),
 ]
 
 DIMENSIONS: dict[str, DimensionDef] = {d.name: d for d in _DIMENSIONS}
 METRICS: dict[str, MetricDef] = {m.name: m for m in _METRICS}
+CURRENCY_METRICS = frozenset(m.name for m in _METRICS if m.type == "TYPE_CURRENCY")
 
 
 def custom_param(name: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import msgspec
 
@@ -80,7 +81,7 @@ class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
     now_us: int = 0
 
 
-MetricValue = int | float
+MetricValue = int | float | Decimal  # Decimal: currency metrics, exact
 
 
 class ReportRow(msgspec.Struct, frozen=True, array_like=True):

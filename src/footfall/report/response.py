@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from footfall.report import catalog
 from footfall.report.query import MetricValue, ReportQuery, ReportResult, ReportRow
+from footfall.schema.money import format_amount
 from footfall.tenancy.model import Property
 
 
 def _value(v: MetricValue) -> str:
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, Decimal):  # currency: exact, from integer micros
+        return format_amount(v)
     if v.is_integer():
         return str(int(v))
     return repr(v)

@@ -23,6 +23,7 @@ from footfall.report.query import (
     FilterNode,
     InList,
     IsEmpty,
+    MetricValue,
     Not,
     NumericCompare,
     Or,
@@ -168,11 +169,11 @@ def _groups(
     return groups
 
 
-def _metric_values(query: ReportQuery, m: dict[str, float]) -> tuple[int | float, ...]:
+def _metric_values(query: ReportQuery, m: dict[str, int | float]) -> tuple[MetricValue, ...]:
     return metric_values(query, tuple(m[name] for name in query.metrics))
 
 
-Grouped = tuple[tuple[str, ...], dict[str, float]]
+Grouped = tuple[tuple[str, ...], dict[str, int | float]]
 
 
 def _sort_parts(query: ReportQuery) -> list[tuple[Callable[[Grouped], Any], bool]]:

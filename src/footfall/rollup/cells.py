@@ -29,6 +29,7 @@ from datasketches import (
     update_tuple_sketch,
 )
 
+from footfall.report import catalog
 from footfall.store.duckdb.report_sql import NOT_SET
 
 LG_K = 12
@@ -64,7 +65,7 @@ FACT_COLUMNS = (
     "session_key",
     "engagement_time_ms",
     "is_key_event",
-    "value",
+    "value_micros",
     "page_host",
     "page_path",
     "page_title",
@@ -129,17 +130,36 @@ class Packed(NamedTuple):
     views: int
     key_events: int
     engagement_ms: int
-    revenue_micros: int
+    revenue_micros: int  # the catalog's money measures: purchase value (gross), in micros
+    refund_micros: int  # refund value, in micros
     users: bytes
     active_users: bytes
     new_users: bytes
     sessions: bytes
 
 
+# the sums of a cell, in Packed's order; a money measure's sum is the column named here
+MONEY_COLUMNS = {"purchase": "revenue_micros", "refund": "refund_micros"}
+SUMS = ("events", "views", "key_events", "engagement_ms", *MONEY_COLUMNS.values())
+_MONEY = tuple(
+    (SUMS.index(MONEY_COLUMNS[measure]), frozenset(names))
+    for measure, names in catalog.MONEY_MEASURES.items()
+)
+
+
 def _packed(sums: list[int], users: bytes, active: bytes, new: bytes, sessions: bytes) -> Packed:
-    events, views, key_events, engagement_ms, revenue_micros = sums
+    events, views, key_events, engagement_ms, purchase_micros, refund_micros = sums
     return Packed(
-        events, views, key_events, engagement_ms, revenue_micros, users, active, new, sessions
+        events,
+        views,
+        key_events,
+        engagement_ms,
+        purchase_micros,
+        refund_micros,
+        users,
+        active,
+        new,
+        sessions,
     )
 
 
@@ -154,7 +174,7 @@ class Cell:
     __slots__ = ("active", "new", "sessions", "sums", "users")
 
     def __init__(self) -> None:
-        self.sums = [0, 0, 0, 0, 0]
+        self.sums = [0] * len(SUMS)
         self.users = update_theta_sketch(LG_K)
         self.active = update_theta_sketch(LG_K)
         self.new = update_theta_sketch(LG_K)
@@ -168,8 +188,11 @@ class Cell:
         s[1] += name in ("page_view", "screen_view")
         s[2] += bool(fact["is_key_event"])
         s[3] += engagement
-        if name == "purchase" and fact["value"] is not None:
-            s[4] += round(float(fact["value"]) * 1_000_000)
+        micros = fact["value_micros"]
+        if micros is not None:
+            for i, names in _MONEY:
+                if name in names:
+                    s[i] += int(micros)
         visitor = fact["visitor_id"]
         is_new = fact["first_event_id"] == fact["event_id"]
         self.users.update(visitor)
@@ -229,16 +252,16 @@ class Merged:
     __slots__ = ("active", "new", "sessions", "sums", "users")
 
     def __init__(self) -> None:
-        self.sums = [0, 0, 0, 0, 0]
+        self.sums = [0] * len(SUMS)
         self.users = theta_union(LG_K)
         self.active = theta_union(LG_K)
         self.new = theta_union(LG_K)
         self.sessions = tuple_union(MaxIntPolicy(), LG_K)
 
     def add(self, p: Packed) -> None:
-        for i, value in enumerate((p.events, p.views, p.key_events, p.engagement_ms)):
+        sums = (p.events, p.views, p.key_events, p.engagement_ms, p.revenue_micros, p.refund_micros)
+        for i, value in enumerate(sums):
             self.sums[i] += value
-        self.sums[4] += p.revenue_micros
         self.users.update(compact_theta_sketch.deserialize(p.users))
         self.active.update(compact_theta_sketch.deserialize(p.active_users))
         self.new.update(compact_theta_sketch.deserialize(p.new_users))
@@ -253,9 +276,11 @@ class Merged:
             self.sessions.get_result().serialize(PyLongsSerDe()),
         )
 
-    def metrics(self) -> dict[str, float]:
-        """Every catalog metric of the merged cells, as the report SQL defines it."""
-        events, views, key_events, engagement_ms, revenue_micros = self.sums
+    def metrics(self) -> dict[str, int | float]:
+        """Every catalog metric of the merged cells, as the report SQL defines it (currency
+        metrics in integer micros)."""
+        events, views, key_events, engagement_ms = self.sums[:4]
+        money = {m: self.sums[SUMS.index(c)] for m, c in MONEY_COLUMNS.items()}
         sessions_sketch = self.sessions.get_result()
         retained = sessions_sketch.num_retained
         engaged_retained = 0
@@ -283,5 +308,8 @@ class Merged:
             "sessionsPerUser": sessions / users if users else 0.0,
             "userEngagementDuration": engagement_ms / 1000.0,
             "keyEvents": key_events,
-            "totalRevenue": revenue_micros / 1e6,
+            **{
+                name: sum(sign * money[measure] for measure, sign in catalog.METRICS[name].money)
+                for name in catalog.CURRENCY_METRICS
+            },
         }

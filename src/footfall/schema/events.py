@@ -75,9 +75,11 @@ class EnrichedEvent(msgspec.Struct, kw_only=True):
     screen_resolution: str = ""
     engagement_time_ms: int = 0
     is_key_event: bool = False
-    value: float | None = None
-    currency: str = ""
-    flags: str = ""  # the raw event's flags, comma-separated
+    # the value parameter in integer micros of the property's currency (converted at the
+    # exchange rate of event_date); None without a value, or without a rate for its currency
+    value_micros: int | None = None
+    currency: str = ""  # the currency the value was sent in (the property's when not given)
+    flags: str = ""  # the raw event's flags and revenue_unconverted, comma-separated
     params: dict[str, str] = {}
 
 

@@ -12,6 +12,7 @@ import re
 
 import msgspec
 
+from footfall.schema import money
 from footfall.schema.wire import ParamValue, WireEvent
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
@@ -54,6 +55,23 @@ def check_value(name: str, value: ParamValue) -> Rejection | None:
     return None
 
 
+def check_money(params: dict[str, ParamValue]) -> Rejection | None:
+    """``value`` is a finite amount below a trillion; ``currency`` a three-letter code."""
+    if "value" in params:
+        number = money.decimal_of(params["value"])
+        if number is None:
+            return Rejection(
+                "invalid_param_value", "params.value must be a number or a numeric string"
+            )
+        if abs(number) >= money.MAX_AMOUNT:
+            return Rejection("invalid_param_value", "params.value must be below 10^12 in size")
+    if "currency" in params and money.currency_code(params["currency"]) is None:
+        return Rejection(
+            "invalid_currency", "params.currency must be a three-letter ISO 4217 code such as USD"
+        )
+    return None
+
+
 def check_event(event: WireEvent) -> Rejection | None:
     """Everything about one event that does not depend on time or on the request."""
     if problem := check_name("event", event.name):
@@ -68,7 +86,7 @@ def check_event(event: WireEvent) -> Rejection | None:
             return problem
         if problem := check_value(name, value):
             return problem
-    return None
+    return check_money(event.params)
 
 
 def check_time(

@@ -293,4 +293,5 @@ SOURCES = [
     ),
 ]
 
-KEY_EVENTS = ("purchase", "sign_up", "generate_lead")
+# a new property's key events, as GA4 sets them (the app ones never occur on this web site)
+KEY_EVENTS = ("purchase", "first_open", "in_app_purchase")

@@ -1,5 +1,6 @@
 """Seeded, reproducible synthetic traffic: visitors who come back over days, sessions of several
-pages from real referrers and campaigns, custom events and purchases, phones, tablets and bots.
+pages from real referrers and campaigns, custom events, purchases and refunds, phones, tablets
+and bots.
 
 Every generated event also carries what a correct backend must report for it (its local date,
 country, device, the session it belongs to, ...), so :mod:`footfall.simulate.truth` can compute
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -36,6 +38,7 @@ T = TypeVar("T")
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
+MICROS = 1_000_000  # micros per currency unit
 
 
 class SimEvent(msgspec.Struct, kw_only=True):
@@ -64,7 +67,7 @@ class SimEvent(msgspec.Struct, kw_only=True):
     language_code: str
     language: str
     engagement_ms: int
-    value: float
+    value_micros: int  # the value parameter in micros, from its decimal text; 0 without one
     is_key_event: bool
 
 
@@ -305,16 +308,23 @@ class Generator:
             )
         if page.path == "/cart" and rng.random() < 0.35:
             value = round(rng.uniform(15, 240), 2)
+            transaction = f"T{rng.randint(10**6, 10**7)}"
             out.append(
-                (
-                    "purchase",
-                    {
-                        "transaction_id": f"T{rng.randint(10**6, 10**7)}",
-                        "value": value,
-                        "currency": "USD",
-                    },
-                )
+                ("purchase", {"transaction_id": transaction, "value": value, "currency": "USD"})
             )
+            if rng.random() < 0.2:  # refunded, in full or in part, as a string amount
+                cents = round(value * 100)
+                refunded = cents if rng.random() < 0.5 else rng.randint(1, cents)
+                out.append(
+                    (
+                        "refund",
+                        {
+                            "transaction_id": transaction,
+                            "value": f"{refunded // 100}.{refunded % 100:02d}",
+                            "currency": "USD",
+                        },
+                    )
+                )
         if page.path == "/contact" and rng.random() < 0.3:
             out.append(("generate_lead", {"form_id": "contact"}))
         if page.path.startswith("/blog") and rng.random() < 0.15:
@@ -343,7 +353,10 @@ class Generator:
             params["session_id"] = session.session
         date, hour = self._stamp(t)
         is_key = name in KEY_EVENTS
-        value = float(params["value"]) if name == "purchase" else 0.0
+        # a JSON number is sent as its shortest text (repr), a string as it is
+        value = params.get("value", 0)
+        text = repr(value) if isinstance(value, float) else str(value)
+        value_micros = int(Decimal(text) * MICROS)
         self.events.append(
             SimEvent(
                 event_id=f"sim{self.seed}-{self._n_events}",
@@ -369,7 +382,7 @@ class Generator:
                 language_code=visitor.language.code,
                 language=visitor.language.name,
                 engagement_ms=engagement,
-                value=value,
+                value_micros=value_micros,
                 is_key_event=is_key,
             )
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ import msgspec
 from footfall.simulate.model import SimEvent, SimSession, Simulation
 
 NOT_SET = "(not set)"
-Row = dict[str, int | float]
+Row = dict[str, int | float | Decimal]  # Decimal: currency metrics, exact
+# GA4's revenue events (the simulation sends purchase and refund only)
+PURCHASES = ("purchase", "ecommerce_purchase", "in_app_purchase")
+REFUNDS = ("refund", "app_store_refund")
+
+
+def _money(micros: int) -> Decimal:
+    return Decimal(micros) / 1_000_000
 
 
 def _text(value: object) -> str:
@@ -85,6 +93,8 @@ class Truth:
         }
         views = sum(1 for e in events if e.name == "page_view")
         rate = engaged / n_sessions if n_sessions else 0.0
+        gross = sum(e.value_micros for e in events if e.name in PURCHASES)
+        refunds = sum(e.value_micros for e in events if e.name in REFUNDS)
         return {
             "activeUsers": len(active),
             "totalUsers": len(users),
@@ -105,7 +115,10 @@ class Truth:
             "sessionsPerUser": n_sessions / len(users) if users else 0.0,
             "userEngagementDuration": sum(e.engagement_ms for e in events) / 1000.0,
             "keyEvents": sum(1 for e in events if e.is_key_event),
-            "totalRevenue": sum(e.value for e in events if e.name == "purchase"),
+            "totalRevenue": _money(gross - refunds),
+            "purchaseRevenue": _money(gross - refunds),
+            "grossPurchaseRevenue": _money(gross),
+            "refundAmount": _money(refunds),
         }
 
     def report(

@@ -108,9 +108,16 @@ def read_partitions(
         [(p, h, s) for p, h in hours for s in range(store.shards)],
         "property_id string, hour long, shard int",
     )
+    from pyspark.sql import functions as F
+
     ks = store.keyspace
     events = keys.join(
         cassandra_table(spark, ks, "events", direct_join=True), ["property_id", "hour", "shard"]
+    )
+    # rows written before schema version 3 hold their value in the legacy double column
+    legacy = F.when(F.abs(F.col("value")) < 1e12, F.round(F.col("value") * 1e6).cast("long"))
+    events = events.withColumn("value_micros", F.coalesce(F.col("value_micros"), legacy)).drop(
+        "value"
     )
     if persist:
         events = events.persist()

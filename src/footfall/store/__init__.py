@@ -132,6 +132,18 @@ class MetaStore(Protocol):
         """Store ``value`` (or keep the existing one when ``only_if_absent``); return what is stored."""
 
 
+RateRow = tuple[str, dt.date, str]  # (currency, day, units per unit of the base, decimal text)
+
+
+class RateStore(Protocol):
+    """Exchange rates against a base currency, one per currency and day."""
+
+    def put_rates(self, base: str, rates: Sequence[RateRow]) -> None:
+        """Insert each rate, or replace the one of the same base, currency and day."""
+
+    def exchange_rates(self, base: str) -> list[RateRow]: ...
+
+
 class ReportStore(Protocol):
     def run_report(self, query: ReportQuery) -> ReportResult: ...
 
@@ -152,7 +164,15 @@ class Retention(Protocol):
 
 
 class Store(
-    EventStore, RawHistory, TenancyStore, UsageStore, MetaStore, ReportStore, Retention, Protocol
+    EventStore,
+    RawHistory,
+    TenancyStore,
+    UsageStore,
+    MetaStore,
+    RateStore,
+    ReportStore,
+    Retention,
+    Protocol,
 ):
     """What ``footfall serve`` needs from one embedded store."""
 

@@ -18,7 +18,9 @@ from typing import ClassVar
 
 import msgspec
 
-DEFAULT_KEY_EVENTS = ("purchase", "sign_up", "generate_lead")
+# GA4's default key events: purchase (web and app), first_open and in_app_purchase (app
+# events, which never occur on a web stream). A property may set its own list.
+DEFAULT_KEY_EVENTS = ("purchase", "first_open", "in_app_purchase")
 
 
 class Scope(enum.StrEnum):

@@ -7,8 +7,8 @@ an order that makes a partial write harmless: events, sessions and visitors firs
 markers (``event_ids``) last, so a replayed batch is never mistaken for a duplicate.
 
 The tables: events and sessions here, raw history and retention in :mod:`.history`, tenancy,
-usage and meta in :mod:`.tenancy`, rollups in :mod:`.rollups`, reports in :mod:`.reports`; connection and helpers in
-:mod:`.base`.
+usage and meta in :mod:`.tenancy`, rollups in :mod:`.rollups`, exchange rates in :mod:`.rates`,
+reports in :mod:`.reports`; connection and helpers in :mod:`.base`.
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ from footfall.store.cassandra.base import (
     shard_of,
 )
 from footfall.store.cassandra.history import HistoryTables
+from footfall.store.cassandra.rates import RateTables
 from footfall.store.cassandra.rollups import RollupTables
 from footfall.store.cassandra.tenancy import TenancyTables
 
 __all__ = ["EVENT_COLUMNS", "SESSION_COLUMNS", "CassandraStore", "SchemaOutOfDate"]
 
 
-class CassandraStore(HistoryTables, TenancyTables, RollupTables):
+class CassandraStore(HistoryTables, TenancyTables, RollupTables, RateTables):
     def __init__(self, url: str, *, settings: Settings | None = None, **kw: Any) -> None:
         super().__init__(url, **kw)
         self.settings = settings

@@ -61,7 +61,7 @@ EVENT_COLUMNS = (
     "screen_resolution",
     "engagement_time_ms",
     "is_key_event",
-    "value",
+    "value_micros",
     "currency",
     "flags",
     "params",

@@ -21,6 +21,7 @@ import pyarrow as pa
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.rollup.answer import answer, fitting_set
 from footfall.schema.events import EnrichedEvent, Session
+from footfall.schema.money import to_micros
 from footfall.store.duckdb import DuckDBStore
 from footfall.store.duckdb import arrow as duck_arrow
 
@@ -49,7 +50,8 @@ def load(store: CassandraStore, query: ReportQuery) -> DuckDBStore:
     hours = [h for h in store._hours("event_hours", query.property_id) if first <= h <= last]
     columns = [c for c in EVENT_COLUMNS if c not in ("hour", "shard")]
     found = store._many(
-        f"SELECT {', '.join(columns)} FROM events WHERE property_id = ? AND hour = ? AND shard = ?",
+        f"SELECT {', '.join(columns)}, value FROM events WHERE property_id = ? AND hour = ? "
+        "AND shard = ?",
         [(query.property_id, h, s) for h in hours for s in range(store.shards)],
     )
     events = [_event(r, columns) for rows in found for r in rows]
@@ -102,10 +104,12 @@ def _event(row: Any, columns: list[str]) -> EnrichedEvent:
         values[c] = "" if v is None and c not in _NULLABLE else v
     values["event_date"] = row.event_date.date()
     values["params"] = dict(row.params or {})
+    if values["value_micros"] is None:  # written before schema version 3: the double column
+        values["value_micros"] = to_micros(row.value)
     return msgspec.convert(values, EnrichedEvent)
 
 
-_NULLABLE = {"client_id", "user_id", "client_session_id", "value"}
+_NULLABLE = {"client_id", "user_id", "client_session_id", "value_micros"}
 
 
 def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:

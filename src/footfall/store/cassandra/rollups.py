@@ -154,7 +154,8 @@ def _packed(r: Any) -> Packed:
         r.views,
         r.key_events,
         r.engagement_ms,
-        r.revenue_micros,
+        r.revenue_micros or 0,
+        r.refund_micros or 0,  # cells built before 0003_money: no refunds
         bytes(r.users),
         bytes(r.active_users),
         bytes(r.new_users),

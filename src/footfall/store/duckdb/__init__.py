@@ -18,7 +18,6 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
+from footfall.store import R, RateRow, RawRow, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
+from footfall.store.duckdb.migrate import migrate
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
@@ -65,8 +65,7 @@ class DuckDBStore:
         """Connect, apply the schema, make the cursors: at start, and after an invalidation."""
         con = duckdb.connect(self.path)
         try:
-            schema = resources.files("footfall.store.duckdb").joinpath("schema.sql").read_text()
-            con.execute(schema)
+            migrate(con)  # creates a new file's tables, or brings an older file up to date
         except BaseException:
             con.close()
             raise
@@ -455,6 +454,31 @@ class DuckDBStore:
                 )
             rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
         return str(rows[0][0])
+
+    # -- RateStore ---------------------------------------------------------------------------
+
+    def put_rates(self, base: str, rates: Sequence[RateRow]) -> None:
+        table = arrow.rows_table(
+            ["base", "currency", "day", "rate"],
+            [pa.string(), pa.string(), pa.date32(), pa.string()],
+            [(base, c, d, r) for c, d, r in rates],
+        )
+        with self._transaction() as con:
+            self._insert(
+                con,
+                "INSERT INTO exchange_rates SELECT * FROM _batch "
+                "ON CONFLICT DO UPDATE SET rate = excluded.rate",
+                table,
+            )
+
+    def exchange_rates(self, base: str) -> list[RateRow]:
+        with self._lookup_reader() as cur:
+            rows = cur.execute(
+                "SELECT currency, day, rate FROM exchange_rates WHERE base = ? "
+                "ORDER BY currency, day",
+                [base],
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- ReportStore -------------------------------------------------------------------------
 

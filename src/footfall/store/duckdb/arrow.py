@@ -17,7 +17,7 @@ _EVENT_TYPES: dict[str, pa.DataType] = {
     "event_hour": pa.int8(),
     "engagement_time_ms": pa.int64(),
     "is_key_event": pa.bool_(),
-    "value": pa.float64(),
+    "value_micros": pa.int64(),
     "params": pa.map_(pa.string(), pa.string()),
 }
 EVENT_SCHEMA = pa.schema(

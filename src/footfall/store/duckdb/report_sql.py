@@ -28,6 +28,7 @@ from footfall.report.query import (
     FilterNode,
     InList,
     IsEmpty,
+    MetricValue,
     Not,
     NumericCompare,
     Or,
@@ -36,6 +37,7 @@ from footfall.report.query import (
     ReportRow,
     StringMatch,
 )
+from footfall.schema.money import amount
 
 NOT_SET = "(not set)"
 
@@ -100,6 +102,23 @@ _PER_SESSION_RATIO = (
 )
 _RATE = f"CASE WHEN {_SESSIONS} = 0 THEN 0.0 ELSE CAST({_ENGAGED} AS DOUBLE) / {_SESSIONS} END"
 
+
+def _money_sql(terms: tuple[tuple[str, int], ...]) -> str:
+    """A currency metric from the catalog's money terms: sums of per-session sums, in micros."""
+    parts = [f"{'-' if sign < 0 else '+'} sum(money_{measure})" for measure, sign in terms]
+    return "(" + " ".join(parts).removeprefix("+ ") + ")"
+
+
+# each money measure per event: its value (micros) if its name is one of the measure's events
+_MONEY_COLUMNS = ",\n    ".join(
+    f"CASE WHEN e.event_name IN ({', '.join(repr(n) for n in names)}) "
+    f"THEN coalesce(e.value_micros, 0) ELSE 0 END AS money_{measure}"
+    for measure, names in catalog.MONEY_MEASURES.items()
+)
+_MONEY_SUMS = "".join(
+    f",\n    sum(money_{measure}) AS money_{measure}" for measure in catalog.MONEY_MEASURES
+)
+
 METRIC_SQL: dict[str, str] = {
     "activeUsers": "count(DISTINCT vid) FILTER (WHERE active)",
     "totalUsers": "count(DISTINCT vid)",
@@ -116,22 +135,24 @@ METRIC_SQL: dict[str, str] = {
     "sessionsPerUser": f"CAST({_SESSIONS} AS DOUBLE) / nullif(count(DISTINCT vid), 0)",
     "userEngagementDuration": "sum(eng) / 1000.0",
     "keyEvents": "sum(key_events)",
-    "totalRevenue": "sum(revenue)",
+    **{name: _money_sql(catalog.METRICS[name].money) for name in catalog.CURRENCY_METRICS},
 }
 INTEGER_METRICS = {n for n, m in catalog.METRICS.items() if m.type == "TYPE_INTEGER"}
 
-_PER_SESSION = """
+_PER_SESSION = (
+    """
     count(*) AS events,
     count(*) FILTER (WHERE ev IN ('page_view', 'screen_view')) AS views,
     sum(eng) AS eng,
     count(*) FILTER (WHERE key_ev) AS key_events,
-    sum(revenue) AS revenue,
     bool_or(is_new) AS has_new,
     bool_or(engaged OR is_new OR eng > 0) AS active,
     any_value(engaged) AS engaged,
     any_value(dur) AS dur,
-    any_value(vid) AS vid
-"""
+    any_value(vid) AS vid"""
+    + _MONEY_SUMS
+    + "\n"
+)
 
 
 class Params:
@@ -230,7 +251,7 @@ base AS (
   SELECT {", ".join([*dim_cols, ""])}
     e.session_key AS sk, e.visitor_id AS vid, e.event_name AS ev,
     e.engagement_time_ms AS eng, e.is_key_event AS key_ev,
-    CASE WHEN e.event_name = 'purchase' THEN coalesce(e.value, 0.0) ELSE 0.0 END AS revenue,
+    {_MONEY_COLUMNS},
     s.engaged AS engaged, s.end_time - s.start_time AS dur,
     (v.first_event_id = e.event_id) AS is_new
   FROM events e
@@ -269,11 +290,17 @@ def order_sql(query: ReportQuery) -> str:
     return ", ".join(parts)
 
 
-def metric_values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[int | float, ...]:
-    out: list[int | float] = []
+def metric_values(query: ReportQuery, row: tuple[Any, ...]) -> tuple[MetricValue, ...]:
+    """Metric values as reported: integers, floats, and currency amounts from integer micros."""
+    out: list[MetricValue] = []
     for name, value in zip(query.metrics, row, strict=True):
         number = 0 if value is None else value
-        out.append(int(number) if name in INTEGER_METRICS else float(number))
+        if name in INTEGER_METRICS:
+            out.append(int(number))
+        elif name in catalog.CURRENCY_METRICS:
+            out.append(amount(int(number)))
+        else:
+            out.append(float(number))
     return tuple(out)
 
 

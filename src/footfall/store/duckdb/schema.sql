@@ -1,4 +1,5 @@
--- footfall embedded store, schema version 1. Statements are idempotent; applied at open.
+-- footfall embedded store, schema version 2 (migrate.py brings older files here). Statements
+-- are idempotent; applied at open.
 
 CREATE TABLE IF NOT EXISTS meta (
     key VARCHAR PRIMARY KEY,
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS events (
     screen_resolution VARCHAR NOT NULL,
     engagement_time_ms BIGINT NOT NULL,
     is_key_event BOOLEAN NOT NULL,
-    value DOUBLE,
+    value_micros BIGINT, -- integer micros of the property's currency; NULL: no value or no rate
     currency VARCHAR NOT NULL,
     flags VARCHAR NOT NULL,
     params MAP(VARCHAR, VARCHAR) NOT NULL,
@@ -122,4 +123,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     detail VARCHAR NOT NULL,
     received_at BIGINT NOT NULL,
     payload BLOB NOT NULL
+);
+
+-- exchange rates loaded by the operator: units of currency per unit of base, exact decimal text
+CREATE TABLE IF NOT EXISTS exchange_rates (
+    base VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    rate VARCHAR NOT NULL,
+    PRIMARY KEY (base, currency, day)
 );

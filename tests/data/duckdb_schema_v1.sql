@@ -1,0 +1,123 @@
+-- footfall embedded store, schema version 1. Statements are idempotent; applied at open.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- accounts, properties, streams, API secrets and API keys, one msgpack document each;
+-- lookup is the second unique key (measurement id, key or secret prefix) or empty
+CREATE TABLE IF NOT EXISTS tenancy (
+    kind VARCHAR NOT NULL,
+    id VARCHAR NOT NULL,
+    lookup VARCHAR NOT NULL,
+    account_id VARCHAR NOT NULL,
+    property_id VARCHAR NOT NULL,
+    doc BLOB NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+
+-- usage per property per hour: requests, bytes, events accepted, rejected (by reason), ...
+CREATE TABLE IF NOT EXISTS usage (
+    property_id VARCHAR NOT NULL,
+    hour BIGINT NOT NULL,
+    metric VARCHAR NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (property_id, hour, metric)
+);
+
+-- every decoded event as received (bots included), so history can be re-processed;
+-- the client address is kept in its own column and cleared after the raw retention window
+CREATE TABLE IF NOT EXISTS raw_events (
+    property_id VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    received_at BIGINT NOT NULL,
+    event_time BIGINT NOT NULL,
+    ip VARCHAR,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (property_id, event_id)
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    property_id VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_name VARCHAR NOT NULL,
+    event_time BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    event_date DATE NOT NULL,
+    event_hour TINYINT NOT NULL,
+    visitor_id VARCHAR NOT NULL,
+    client_id VARCHAR,
+    user_id VARCHAR,
+    client_session_id VARCHAR,
+    session_key VARCHAR NOT NULL,
+    page_location VARCHAR NOT NULL,
+    page_host VARCHAR NOT NULL,
+    page_path VARCHAR NOT NULL,
+    page_title VARCHAR NOT NULL,
+    page_referrer VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    medium VARCHAR NOT NULL,
+    campaign VARCHAR NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    term VARCHAR NOT NULL,
+    content VARCHAR NOT NULL,
+    click_id VARCHAR NOT NULL,
+    click_id_type VARCHAR NOT NULL,
+    channel_group VARCHAR NOT NULL,
+    country_id VARCHAR NOT NULL,
+    country VARCHAR NOT NULL,
+    device_category VARCHAR NOT NULL,
+    browser VARCHAR NOT NULL,
+    browser_version VARCHAR NOT NULL,
+    os VARCHAR NOT NULL,
+    os_version VARCHAR NOT NULL,
+    language_code VARCHAR NOT NULL,
+    language VARCHAR NOT NULL,
+    screen_resolution VARCHAR NOT NULL,
+    engagement_time_ms BIGINT NOT NULL,
+    is_key_event BOOLEAN NOT NULL,
+    value DOUBLE,
+    currency VARCHAR NOT NULL,
+    flags VARCHAR NOT NULL,
+    params MAP(VARCHAR, VARCHAR) NOT NULL,
+    PRIMARY KEY (property_id, event_id)
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    property_id VARCHAR NOT NULL,
+    session_key VARCHAR NOT NULL,
+    visitor_id VARCHAR NOT NULL,
+    client_session_id VARCHAR,
+    start_time BIGINT NOT NULL,
+    end_time BIGINT NOT NULL,
+    event_count INTEGER NOT NULL,
+    page_views INTEGER NOT NULL,
+    engagement_ms BIGINT NOT NULL,
+    key_events INTEGER NOT NULL,
+    engaged BOOLEAN NOT NULL,
+    landing_page VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    medium VARCHAR NOT NULL,
+    campaign VARCHAR NOT NULL,
+    channel_group VARCHAR NOT NULL,
+    PRIMARY KEY (property_id, session_key)
+);
+
+-- each visitor's first event (by time, then event_id): the event that makes a new user
+CREATE TABLE IF NOT EXISTS visitors (
+    property_id VARCHAR NOT NULL,
+    visitor_id VARCHAR NOT NULL,
+    first_time BIGINT NOT NULL,
+    first_event_id VARCHAR NOT NULL,
+    PRIMARY KEY (property_id, visitor_id)
+);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    property_id VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR NOT NULL,
+    received_at BIGINT NOT NULL,
+    payload BLOB NOT NULL
+);
