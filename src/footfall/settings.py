@@ -80,7 +80,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     report_workers: int = 4
     report_concurrency_per_property: int = 2
     report_concurrency_per_key: int = 3
-    report_queue_timeout: float = 2.0
+    report_queue_timeout: float = 5.0
     # the embedded store's memory (DuckDB memory_limit); bigger sorts spill under data_dir
     duckdb_memory_limit: str = "1GB"
     # usage statistics are added to the store this often (seconds)
