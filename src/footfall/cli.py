@@ -243,6 +243,7 @@ def _disk_full_at_start(settings: Settings, exc: Exception) -> str | None:
 def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:
     import uvicorn
 
+    from footfall.gateway.timeouts import Timeouts, protocol_class
     from footfall.serve import ROLES, Runtime, create_app
 
     logging.basicConfig(
@@ -265,6 +266,15 @@ def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        # a slow or idle client is cut off: the request head, the body, idle keep-alive
+        http=protocol_class(
+            Timeouts(
+                header=settings.header_timeout,
+                body=settings.body_timeout,
+                keep_alive=settings.keep_alive_timeout,
+            )
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
     uvicorn.Server(config).run()
     return 0

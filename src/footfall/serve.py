@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -80,6 +80,7 @@ def rate_limits(settings: Settings) -> RateLimits:
     return RateLimits(
         per_key=limit(settings.rate_limit_per_key),
         per_property=limit(settings.rate_limit_per_property),
+        reports_per_property=limit(settings.rate_limit_reports_per_property),
         auth_failures=Limit(rate=failures / 60, burst=max(1.0, failures)),
     )
 
@@ -272,7 +273,9 @@ def create_app(runtime: Runtime) -> Starlette:
         ).routes()
     if "api" in runtime.roles:
         worker = runtime.worker
-        routes_by_role += ReportApi(gateway, runtime.store, runtime.clock).routes()
+        routes_by_role += ReportApi(
+            gateway, runtime.store, runtime.clock, runtime.settings
+        ).routes()
         routes_by_role += AdminApi(
             gateway,
             runtime.tenancy,
@@ -328,6 +331,11 @@ def create_app(runtime: Runtime) -> Starlette:
         assert isinstance(exc, HTTPException)
         return error_response(ApiError(exc.status_code, str(exc.detail)))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # the client closed the connection, or it was closed past body_timeout, while its body
+        # was read: nobody is there to answer, and nothing went wrong on the server
+        return Response(status_code=400)
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(ApiError(500, "internal error"))
@@ -335,5 +343,9 @@ def create_app(runtime: Runtime) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            Exception: server_error,
+        },
     )

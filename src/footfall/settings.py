@@ -9,6 +9,7 @@ environment.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,11 +62,30 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     default_time_zone: str = "UTC"
     default_currency: str = "USD"
     admin_key: str = ""
-    # rate limits (requests per second; 0 turns one off); buckets hold burst_seconds of rate
+    # HTTP connections (seconds): to send a request head (request line and headers), to send
+    # its body once the head is in, and how long an idle keep-alive connection stays open
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: int = 15  # whole seconds (uvicorn's timeout_keep_alive)
+    # rate limits (requests per second; 0 turns one off); buckets hold burst_seconds of rate.
+    # rate_limit_per_property is the collector's (ingest) bucket; reports have their own
     rate_limit_per_key: float = 50.0
     rate_limit_per_property: float = 1000.0
+    rate_limit_reports_per_property: float = 100.0
     rate_limit_burst_seconds: float = 2.0
     rate_limit_auth_failures_per_minute: float = 10.0
+    # the cost of reports: rows per report (GA4's maximum limit), bytes per response, a time
+    # budget that stops the query (seconds), the threads (and DuckDB reader cursors) reports run
+    # on, how many may run at once per property and per key, and how long one waits for a turn
+    report_max_rows: int = 250_000
+    report_max_response_bytes: int = 64_000_000
+    report_timeout: float = 15.0
+    report_workers: int = 4
+    report_concurrency_per_property: int = 2
+    report_concurrency_per_key: int = 3
+    report_queue_timeout: float = 5.0
+    # the embedded store's memory (DuckDB memory_limit); bigger sorts spill under data_dir
+    duckdb_memory_limit: str = "1GB"
     # usage statistics are added to the store this often (seconds)
     usage_flush_interval: float = 5.0
     # the cluster store: replication (production: NetworkTopologyStrategy with 3 replicas per
@@ -231,15 +251,7 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
         raise SettingsError(
             "admin_key must be at least 24 characters (or leave it empty to generate one)"
         )
-    for name in (
-        "rate_limit_per_key",
-        "rate_limit_per_property",
-        "rate_limit_auth_failures_per_minute",
-    ):
-        if getattr(s, name) < 0:
-            raise SettingsError(f"{name} must be 0 (off) or positive")
-    if s.rate_limit_burst_seconds <= 0:
-        raise SettingsError("rate_limit_burst_seconds must be positive")
+    _check_limits(s)
     if s.cassandra_consistency not in (
         "ONE",
         "TWO",
@@ -271,6 +283,54 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
         raise SettingsError("usage_flush_interval must be in (0, 3600] seconds")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError("log_level must be one of debug, info, warning, error")
+
+
+MEMORY_SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+MAX_REPORT_ROWS = 250_000  # GA4's maximum limit
+
+
+def _check_limits(s: Settings) -> None:
+    """Connection timeouts, rate limits and the cost bounds of reports."""
+    for name, most in (
+        ("header_timeout", 300),
+        ("body_timeout", 600),
+        ("report_timeout", 3600),
+        ("report_queue_timeout", 60),
+    ):
+        if not 0 < getattr(s, name) <= most:
+            raise SettingsError(f"{name} must be in (0, {most}] seconds, got {getattr(s, name)}")
+    if not 1 <= s.keep_alive_timeout <= 3600:
+        raise SettingsError(
+            f"keep_alive_timeout must be 1..3600 whole seconds, got {s.keep_alive_timeout}"
+        )
+    for name in (
+        "rate_limit_per_key",
+        "rate_limit_per_property",
+        "rate_limit_reports_per_property",
+        "rate_limit_auth_failures_per_minute",
+    ):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{name} must be 0 (off) or positive")
+    if s.rate_limit_burst_seconds <= 0:
+        raise SettingsError("rate_limit_burst_seconds must be positive")
+    if not 1 <= s.report_max_rows <= MAX_REPORT_ROWS:
+        raise SettingsError(
+            f"report_max_rows must be 1..{MAX_REPORT_ROWS} (GA4's maximum), got {s.report_max_rows}"
+        )
+    if s.report_max_response_bytes < 100_000:
+        raise SettingsError("report_max_response_bytes must be at least 100000")
+    if not 2 <= s.report_workers <= 64:
+        raise SettingsError(f"report_workers must be 2..64, got {s.report_workers}")
+    for name in ("report_concurrency_per_property", "report_concurrency_per_key"):
+        if not 1 <= getattr(s, name) < s.report_workers:
+            raise SettingsError(
+                f"{name} must be 1..report_workers - 1 ({s.report_workers - 1}), so that one "
+                f"property or key never takes every report worker; got {getattr(s, name)}"
+            )
+    if not MEMORY_SIZE.match(s.duckdb_memory_limit):
+        raise SettingsError(
+            f"duckdb_memory_limit {s.duckdb_memory_limit!r} is not a size such as 512MB or 2GB"
+        )
 
 
 def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:

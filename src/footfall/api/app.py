@@ -7,31 +7,39 @@ Request bodies may use any proto3 JSON encoding (``report/proto3.py``); with
 Reports need a key with the read scope on the property in the path (``Authorization: Bearer``
 or ``x-goog-api-key``); the gateway checks it before the handler runs. The dashboard's two
 static files are public: the page asks for a key and sends it with every report.
+
+A report's cost is bounded: at most ``report_max_rows`` rows and ``report_max_response_bytes``
+bytes (400 past either), a query stopped after ``report_timeout`` seconds (503), and a bounded
+number running at once per property and per key, on threads of their own (429 past it; see
+:mod:`footfall.api.runner`). The query and the response are both built off the event loop, so
+the collector and other tenants keep their latency while big reports run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from footfall.api.runner import ReportRunner
 from footfall.clock import Clock, local_date, system_clock
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.responses import json_response
 from footfall.report.proto3 import RequestDecoder, int_enums, with_int_enums
+from footfall.report.query import ReportQuery
 from footfall.report.realtime import RunRealtimeReportRequest, build_realtime_query
 from footfall.report.request import BatchRunReportsRequest, RunReportRequest
 from footfall.report.response import metadata_response, to_response
 from footfall.report.validate import build_query
-from footfall.store import ReportStore
+from footfall.settings import Settings
+from footfall.store import ReportStore, ReportTimeout
 from footfall.tenancy.model import Property
 
 MAX_REPORT_BODY = 100_000
@@ -39,6 +47,7 @@ MAX_BATCH_REQUESTS = 5  # GA4's limit for batchRunReports
 _report_decoder = RequestDecoder(RunReportRequest)
 _batch_decoder = RequestDecoder(BatchRunReportsRequest)
 _realtime_decoder = RequestDecoder(RunRealtimeReportRequest)
+_encoder = msgspec.json.Encoder()
 
 
 def decode_body(decoder: RequestDecoder[Any], body: bytes) -> Any:
@@ -53,10 +62,26 @@ def decode_body(decoder: RequestDecoder[Any], body: bytes) -> Any:
 
 
 class ReportApi:
-    def __init__(self, gateway: Gateway, reports: ReportStore, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        reports: ReportStore,
+        clock: Clock = system_clock,
+        settings: Settings | None = None,
+    ) -> None:
         self.gateway = gateway
         self.clock = clock
         self.reports = reports
+        s = settings or Settings()
+        self.max_rows = s.report_max_rows
+        self.max_response_bytes = s.report_max_response_bytes
+        self.runner = ReportRunner(
+            workers=s.report_workers,
+            per_property=s.report_concurrency_per_property,
+            per_key=s.report_concurrency_per_key,
+            queue_timeout=s.report_queue_timeout,
+            metrics=gateway.metrics,
+        )
 
     def routes(self) -> list[Route]:
         g = self.gateway.guard
@@ -88,16 +113,14 @@ class ReportApi:
 
     async def run_report(self, request: Request) -> Response:
         prop: Property = request.state.property
-        ints = int_enums(request.query_params)
         req = decode_body(_report_decoder, await request.body())
         _same_property(req.property, prop, "property")
-        return _answer(await self._report(req, prop), ints)
+        return await self._report(request, req, prop)
 
     async def batch_run_reports(self, request: Request) -> Response:
         """Up to five ``runReport`` requests, each answered as ``runReport`` would; one invalid
         request fails the batch with a 400 naming it, as GA4 does."""
         prop: Property = request.state.property
-        ints = int_enums(request.query_params)
         batch: BatchRunReportsRequest = decode_body(_batch_decoder, await request.body())
         _same_property(batch.property, prop, "property")
         if not batch.requests:
@@ -111,30 +134,95 @@ class ReportApi:
         for i, req in enumerate(batch.requests):
             with _in_request(i):
                 _same_property(req.property, prop, "property")
-                queries.append(build_query(req, prop.property_id, today))
-        reports = []
-        for i, query in enumerate(queries):
-            with _in_request(i):
-                result = await run_in_threadpool(self.reports.run_report, query)
-            reports.append(to_response(query, result, prop))
-        return _answer({"reports": reports, "kind": "analyticsData#batchRunReports"}, ints)
+                queries.append(
+                    self._capped(build_query(req, prop.property_id, today), req.limit)
+                )
 
-    async def _report(self, req: RunReportRequest, prop: Property) -> dict[str, Any]:
+        def run_all() -> dict[str, Any]:  # one turn of the runner for the whole batch
+            reports = []
+            for i, query in enumerate(queries):
+                with _in_request(i):
+                    reports.append(to_response(query, self.reports.run_report(query), prop))
+            return {"reports": reports, "kind": "analyticsData#batchRunReports"}
+
+        return await self._bounded(request, run_all)
+
+    async def _report(
+        self, request: Request, req: RunReportRequest, prop: Property
+    ) -> Response:
         today = local_date(self.clock(), prop.time_zone)
-        query = build_query(req, prop.property_id, today)
-        result = await run_in_threadpool(self.reports.run_report, query)
-        return to_response(query, result, prop)
+        query = self._capped(build_query(req, prop.property_id, today), req.limit)
+        return await self._bounded(
+            request, lambda: to_response(query, self.reports.run_report(query), prop)
+        )
 
     async def run_realtime(self, request: Request) -> Response:
         prop: Property = request.state.property
-        ints = int_enums(request.query_params)
         req = decode_body(_realtime_decoder, await request.body())
         _same_property(req.property, prop, "property")
-        query = build_realtime_query(req, prop.property_id, self.clock())
-        result = await run_in_threadpool(self.reports.run_realtime, query)
-        return _answer(
-            to_response(query, result, prop, kind="analyticsData#runRealtimeReport"), ints
+        query = self._capped(build_realtime_query(req, prop.property_id, self.clock()), req.limit)
+        return await self._bounded(
+            request,
+            lambda: to_response(
+                query, self.reports.run_realtime(query), prop, kind="analyticsData#runRealtimeReport"
+            ),
         )
+
+    # -- the cost of a report ---------------------------------------------------------------
+
+    def _capped(self, query: ReportQuery, requested: int) -> ReportQuery:
+        """At most ``report_max_rows`` rows: 400 when asked for more, the default cut to it."""
+        if requested > self.max_rows:
+            raise ApiError(
+                400,
+                f"limit: {requested} is over this server's maximum of {self.max_rows} rows "
+                "(report_max_rows); page with offset",
+            )
+        if query.limit > self.max_rows:
+            return msgspec.structs.replace(query, limit=self.max_rows)
+        return query
+
+    async def _bounded(self, request: Request, build: Callable[[], dict[str, Any]]) -> Response:
+        """Run ``build`` (the queries and the response) on a report thread, within the
+        runner's turns, the time budget and the response size."""
+        prop: Property = request.state.property
+        ints = int_enums(request.query_params)
+
+        def work() -> bytes:  # on a report thread: the query, then the response's bytes
+            try:
+                answer = build()
+            except ReportTimeout as exc:
+                self._stopped(prop, "report_timeout")
+                raise ApiError(
+                    503,
+                    f"this report ran past the server's time budget of {exc.seconds:g} seconds "
+                    "(report_timeout) and was stopped; ask for a shorter date range, fewer "
+                    "dimensions or a filter, or retry when the server is less busy",
+                    retry_after=max(1, round(exc.seconds)),
+                ) from None
+            body = _encoder.encode(with_int_enums(answer) if ints else answer)
+            if len(body) > self.max_response_bytes:
+                self._stopped(prop, "report_max_response_bytes")
+                raise ApiError(
+                    400,
+                    f"the report is {len(body)} bytes, over this server's maximum of "
+                    f"{self.max_response_bytes} (report_max_response_bytes); ask for fewer rows "
+                    "with limit and page with offset",
+                )
+            return body
+
+        key_id: str = request.state.key.key_id
+        try:
+            body = await self.runner.run(prop.property_id, key_id, work)
+        except ApiError as exc:
+            if exc.code == 429:  # no room to run it
+                self.gateway.usage.add(prop.property_id, "rate_limited:report_concurrency")
+            raise
+        return Response(body, media_type="application/json")
+
+    def _stopped(self, prop: Property, bound: str) -> None:
+        self.gateway.metrics.reports_stopped.labels(bound).inc()
+        self.gateway.usage.add(prop.property_id, f"reports_stopped:{bound}")
 
     async def metadata(self, request: Request) -> Response:
         prop: Property = request.state.property

@@ -84,7 +84,13 @@ class Gateway:
         self.metrics.auth_failures.inc()
         return ApiError(401, message)
 
-    def authenticate(self, request: Request, *, required: bool = True) -> ApiKey | None:
+    def authenticate(
+        self, request: Request, *, required: bool = True, charge_key: bool = True
+    ) -> ApiKey | None:
+        """The request's key (401 without a valid one when ``required``), charged to the key's
+        rate limit unless ``charge_key`` is false: the collector charges sending with a key to
+        the property's ingest bucket instead, so bulk loading is not throttled like a
+        dashboard's reports."""
         token = bearer(request.headers.get("authorization"), request.headers.get("x-goog-api-key"))
         if token is None and not required:
             return None
@@ -98,7 +104,7 @@ class Gateway:
             raise self.auth_failed(
                 request, "the API key is not valid (unknown, revoked or expired)"
             )
-        wait = self.limits.keys.take(key.key_id)
+        wait = self.limits.keys.take(key.key_id) if charge_key else 0.0
         if wait:
             self.metrics.rate_limited.labels("key").inc()
             raise ApiError(
@@ -125,16 +131,19 @@ class Gateway:
         if not key.allows(scope):
             raise ApiError(403, f"this API key lacks the {scope} scope")
 
-    def charge(self, property_id: str) -> None:
-        """Count a request against the property's usage and its rate limit."""
+    def charge(self, property_id: str, *, reports: bool = False) -> None:
+        """Count a request against the property's usage and one of its two rate limits: the
+        collector's (ingest), or, with ``reports``, the reports' own."""
         self.usage.add(property_id, "requests")
-        wait = self.limits.properties.take(property_id)
+        buckets = self.limits.reports if reports else self.limits.properties
+        wait = buckets.take(property_id)
         if wait:
-            self.usage.add(property_id, "rate_limited")
-            self.metrics.rate_limited.labels("property").inc()
+            self.usage.add(property_id, "rate_limited:reports" if reports else "rate_limited")
+            self.metrics.rate_limited.labels("reports" if reports else "property").inc()
+            what = "reports" if reports else "collector"
             raise ApiError(
                 429,
-                "this property is over its rate limit; retry later",
+                f"this property's {what} is over its rate limit; retry later",
                 retry_after=retry_after(wait),
             )
 
@@ -164,7 +173,7 @@ class Gateway:
         if access is Access.READ:
             prop = self.visible_property(key, request.path_params["property_id"])
             self.authorize(key, prop, Scope.READ)
-            self.charge(prop.property_id)
+            self.charge(prop.property_id, reports=True)
             state.property = prop
         elif access is Access.KEY:
             return

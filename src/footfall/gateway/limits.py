@@ -1,5 +1,6 @@
-"""Rate limits: token buckets per API key, per property, and for failed authentications per
-client address. A refused request gets 429 with ``Retry-After`` (whole seconds)."""
+"""Rate limits: token buckets per API key, per property (one for its collector, one for its
+reports), and for failed authentications per client address. A refused request gets 429 with
+``Retry-After`` (whole seconds)."""
 
 from __future__ import annotations
 
@@ -70,8 +71,12 @@ class RateLimits:
         per_key: Limit,
         per_property: Limit,
         auth_failures: Limit,
+        reports_per_property: Limit | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.keys = Buckets(per_key, clock)
+        # the collector's bucket: its measurement id is public, so anyone can empty it; reports
+        # draw from their own, which a flood of collect requests never touches
         self.properties = Buckets(per_property, clock)
+        self.reports = Buckets(reports_per_property or per_property, clock)
         self.auth_failures = Buckets(auth_failures, clock)

@@ -42,6 +42,12 @@ class Metrics:
             ["limit"],
             registry=r,
         )
+        self.reports_stopped = Counter(
+            "footfall_reports_stopped",
+            "Reports stopped by a cost bound, by bound (report_timeout, report_max_response_bytes)",
+            ["bound"],
+            registry=r,
+        )
         self.auth_failures = Counter(
             "footfall_auth_failures", "Requests with a missing or invalid credential", registry=r
         )

@@ -144,7 +144,17 @@ class RateStore(Protocol):
     def exchange_rates(self, base: str) -> list[RateRow]: ...
 
 
+class ReportTimeout(Exception):
+    """A report ran past its time budget (``report_timeout``) and its query was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the report ran past its time budget of {seconds:g} s")
+        self.seconds = seconds
+
+
 class ReportStore(Protocol):
+    """Reports; a store with a time budget raises :class:`ReportTimeout` past it."""
+
     def run_report(self, query: ReportQuery) -> ReportResult: ...
 
     def run_realtime(self, query: ReportQuery) -> ReportResult:
@@ -195,10 +205,10 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
     if parts.scheme == "memory":
         from footfall.store.duckdb import DuckDBStore
 
-        return DuckDBStore(":memory:")
+        return DuckDBStore(":memory:", settings=settings)
     if parts.scheme == "duckdb":
         from footfall.store.duckdb import DuckDBStore
 
         path = parts.path if not parts.netloc else parts.netloc + parts.path
-        return DuckDBStore(path or ":memory:")
+        return DuckDBStore(path or ":memory:", settings=settings)
     raise ValueError(f"no store adapter for {url!r}")

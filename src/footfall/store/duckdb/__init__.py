@@ -8,6 +8,11 @@ cursors, which read a consistent snapshot without waiting for the writer (MVCC).
 A checkpoint that fails (the disk is full) makes DuckDB invalidate the database: every later
 statement fails until it is opened again. The store then opens it again by itself, at most
 every ``REOPEN_EVERY_S``, so processing resumes once space returns, without a restart.
+
+With settings, the engine keeps to ``duckdb_memory_limit`` and spills bigger sorts and joins
+to ``<data_dir>/duckdb-tmp``, there is one reader cursor more than ``report_workers`` (so
+reports never hold every one), and a report past ``report_timeout`` is interrupted on its
+cursor, which stays usable, and raises :class:`ReportTimeout`.
 """
 
 from __future__ import annotations
@@ -19,22 +24,26 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import R, RateRow, RawRow, SessionProbe, UsageRow, WriteSet
+from footfall.store import R, RateRow, RawRow, ReportTimeout, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
 from footfall.store.duckdb.migrate import migrate
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
 
-READERS = 4
+if TYPE_CHECKING:
+    from footfall.settings import Settings
+
+READERS = 4  # without settings
 REOPEN_EVERY_S = 1.0
+TEMP_DIRECTORY = "duckdb-tmp"  # under data_dir: where queries spill past the memory limit
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
     f"{c} = excluded.{c}"
@@ -47,10 +56,20 @@ class DuckDBStore:
     """Results are always read with ``fetchall``: DuckDB refuses ``register`` on a connection
     whose last result was not read to the end."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, settings: Settings | None = None) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._config: dict[str, str | bool | int | float | list[str]] = {}
+        self._reader_count = READERS
+        self.report_timeout = 0.0  # seconds; 0: no budget
+        if settings is not None:
+            self._config = {
+                "memory_limit": settings.duckdb_memory_limit,
+                "temp_directory": str(settings.data_path.resolve() / TEMP_DIRECTORY),
+            }
+            self._reader_count = settings.report_workers + 1
+            self.report_timeout = settings.report_timeout
         self._lock = threading.Lock()
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
         self._ingest_lock = threading.Lock()
@@ -63,14 +82,14 @@ class DuckDBStore:
 
     def _open(self) -> None:
         """Connect, apply the schema, make the cursors: at start, and after an invalidation."""
-        con = duckdb.connect(self.path)
+        con = duckdb.connect(self.path, config=self._config)
         try:
             migrate(con)  # creates a new file's tables, or brings an older file up to date
         except BaseException:
             con.close()
             raise
         self._con = con
-        for _ in range(READERS):
+        for _ in range(self._reader_count):
             self._readers.put(con.cursor())
         # the processor's own cursor, and one for small lookups (tenancy, meta, usage): reports
         # holding every reader never stall ingestion or authentication
@@ -90,7 +109,7 @@ class DuckDBStore:
                     "is being opened again"
                 )
             self._next_reopen = time.monotonic() + REOPEN_EVERY_S
-            old = [self._readers.get() for _ in range(READERS)]
+            old = [self._readers.get() for _ in range(self._reader_count)]
             for cur in [*old, self._ingest, self._lookup, self._con]:
                 with contextlib.suppress(duckdb.Error):
                     cur.close()
@@ -483,12 +502,42 @@ class DuckDBStore:
     # -- ReportStore -------------------------------------------------------------------------
 
     def run_report(self, query: ReportQuery) -> ReportResult:
-        with self._reader() as cur:
+        with self._reader() as cur, self._budget(cur):
             return run_report(lambda sql, params: execute(cur, sql, params), query)
 
     def run_realtime(self, query: ReportQuery) -> ReportResult:
-        with self._reader() as cur:
+        with self._reader() as cur, self._budget(cur):
             return run_realtime(cur, query)
+
+    @contextlib.contextmanager
+    def _budget(self, cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Interrupt what runs on ``cur`` once ``report_timeout`` has passed; raise
+        :class:`ReportTimeout` then. The cursor is usable again afterwards."""
+        if not self.report_timeout:
+            yield
+            return
+        lock = threading.Lock()
+        state = {"running": True, "fired": False}
+
+        def stop() -> None:
+            with lock:  # never interrupts the cursor's next user
+                if state["running"]:
+                    state["fired"] = True
+                    cur.interrupt()
+
+        timer = threading.Timer(self.report_timeout, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException:
+            if state["fired"]:
+                raise ReportTimeout(self.report_timeout) from None
+            raise
+        finally:
+            with lock:
+                state["running"] = False
+            timer.cancel()
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (operations and tests)."""
