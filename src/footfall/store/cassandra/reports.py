@@ -81,11 +81,15 @@ def load(store: CassandraStore, query: ReportQuery) -> DuckDBStore:
             duck_arrow.events_table(events),
         )
         duck._insert(
-            con, "INSERT INTO sessions SELECT * FROM _batch", duck_arrow.sessions_table(sessions)
+            con,
+            f"INSERT INTO sessions ({', '.join(duck_arrow.SESSION_SCHEMA.names)}) "
+            "SELECT * FROM _batch",
+            duck_arrow.sessions_table(sessions),
         )
         duck._insert(
             con,
-            "INSERT INTO visitors SELECT * FROM _batch",
+            "INSERT INTO visitors (property_id, visitor_id, first_time, first_event_id) "
+            "SELECT * FROM _batch",
             duck_arrow.rows_table(
                 ["property_id", "visitor_id", "first_time", "first_event_id"],
                 [pa.string(), pa.string(), pa.int64(), pa.string()],

@@ -4,6 +4,10 @@ and a cursor each for the processor's reads and for small lookups (tenancy, meta
 DuckDB allows one writing process; inside it, writes are serialised by a lock (the processor
 writes a batch in one transaction, tenancy changes are rare) and reports run on their own
 cursors, which read a consistent snapshot without waiting for the writer (MVCC).
+
+Derived rows carry their property's generation (:class:`footfall.store.Generations`): the
+processor reads and writes each property's live one, a rebuild the one it builds on a cursor of
+its own, and a report reads the live generation and its rows in one snapshot.
 """
 
 from __future__ import annotations
@@ -12,29 +16,47 @@ import contextlib
 import datetime as dt
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import R, RawRow, SessionProbe, UsageRow, WriteSet
+from footfall.store import (
+    DONE,
+    RUNNING,
+    R,
+    RawRow,
+    Rebuild,
+    SessionProbe,
+    UsageRow,
+    WriteSet,
+)
 from footfall.store.duckdb import arrow
+from footfall.store.duckdb.generation_upgrade import DERIVED, add_generations
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
 
 READERS = 4
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
+_SESSION_COLUMNS = ", ".join(arrow.SESSION_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
     f"{c} = excluded.{c}"
     for c in arrow.SESSION_SCHEMA.names
     if c not in ("property_id", "session_key")
 )
+_RAW_COLUMNS = "property_id, event_id, received_at, event_time, ip, payload"
+_REBUILD_COLUMNS = (
+    "property_id, generation, state, after_received_at, after_event_id, raw_read, raw_total, "
+    "started_at, updated_at, finished_at, last_error"
+)
+DROP_CHUNK = 50_000  # rows of an old generation deleted per transaction
 
 
 class DuckDBStore:
@@ -49,6 +71,7 @@ class DuckDBStore:
         self._lock = threading.Lock()
         schema = resources.files("footfall.store.duckdb").joinpath("schema.sql").read_text()
         self._con.execute(schema)
+        add_generations(self._con, schema)
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
         for _ in range(READERS):
             self._readers.put(self._con.cursor())
@@ -58,6 +81,9 @@ class DuckDBStore:
         self._ingest_lock = threading.Lock()
         self._lookup = self._con.cursor()
         self._lookup_lock = threading.Lock()
+        # a rebuild's reads (raw pages, its generation's sessions): the processor never waits on them
+        self._history = self._con.cursor()
+        self._history_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -78,6 +104,36 @@ class DuckDBStore:
     def _lookup_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lookup_lock:
             yield self._lookup
+
+    @contextlib.contextmanager
+    def _history_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._history_lock:
+            yield self._history
+
+    def _derived_reader(self, generation: int | None) -> Any:
+        """The processor's cursor for the live generations, the rebuild's for its own."""
+        return self._ingest_reader() if generation is None else self._history_reader()
+
+    @staticmethod
+    def _live(cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str]) -> dict[str, int]:
+        """The live generation of each property that has one other than 0."""
+        wanted = sorted(set(property_ids))
+        if not wanted:
+            return {}
+        rows = cur.execute(
+            "SELECT property_id, live FROM generations WHERE list_contains(?, property_id)",
+            [wanted],
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def _generations(
+        self, cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str], generation: int | None
+    ) -> list[int]:
+        """The generation of each row's property: ``generation``, or the property's live one."""
+        if generation is not None:
+            return [generation] * len(property_ids)
+        live = self._live(cur, property_ids)
+        return [live.get(p, 0) for p in property_ids]
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -103,39 +159,51 @@ class DuckDBStore:
 
     # -- EventStore -----------------------------------------------------------------------
 
-    def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    def known_event_ids(
+        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+    ) -> set[tuple[str, str]]:
         if not keys:
             return set()
-        table = arrow.rows_table(["property_id", "event_id"], [pa.string(), pa.string()], keys)
-        with self._ingest_reader() as cur:
+        with self._derived_reader(generation) as cur:
+            gens = self._generations(cur, [k[0] for k in keys], generation)
+            table = arrow.rows_table(
+                ["property_id", "event_id", "generation"],
+                [pa.string(), pa.string(), pa.int32()],
+                [(p, e, g) for (p, e), g in zip(keys, gens, strict=True)],
+            )
             cur.register("_keys", table)
             try:
                 rows = cur.execute(
                     "SELECT e.property_id, e.event_id FROM events e "
-                    "SEMI JOIN _keys k ON e.property_id = k.property_id AND e.event_id = k.event_id"
+                    "SEMI JOIN _keys k ON e.property_id = k.property_id AND e.event_id = k.event_id "
+                    "AND e.generation = k.generation"
                 ).fetchall()
             finally:
                 cur.unregister("_keys")
         return {(r[0], r[1]) for r in rows}
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
     ) -> list[EnrichedEvent]:
         if not probes:
             return []
-        table = arrow.rows_table(
-            ["property_id", "visitor_id", "csid", "lo", "hi"],
-            [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64()],
-            [(p.property_id, p.visitor_id, p.client_session_id, p.lo, p.hi) for p in probes],
-        )
         lowest = min(p.lo for p in probes) - timeout_us
-        with self._ingest_reader() as cur:
+        with self._derived_reader(generation) as cur:
+            gens = self._generations(cur, [p.property_id for p in probes], generation)
+            table = arrow.rows_table(
+                ["property_id", "visitor_id", "csid", "lo", "hi", "generation"],
+                [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(), pa.int32()],
+                [
+                    (p.property_id, p.visitor_id, p.client_session_id, p.lo, p.hi, g)
+                    for p, g in zip(probes, gens, strict=True)
+                ],
+            )
             cur.register("_probes", table)
             try:
                 found = cur.execute(
-                    "SELECT DISTINCT s.property_id, s.session_key, s.start_time, s.end_time "
-                    "FROM sessions s JOIN _probes p ON s.property_id = p.property_id "
-                    "AND s.visitor_id = p.visitor_id "
+                    "SELECT DISTINCT s.property_id, s.session_key, s.start_time, s.end_time, "
+                    "s.generation FROM sessions s JOIN _probes p ON s.property_id = p.property_id "
+                    "AND s.generation = p.generation AND s.visitor_id = p.visitor_id "
                     "AND s.client_session_id IS NOT DISTINCT FROM p.csid "
                     "AND s.start_time <= p.hi + ? AND s.end_time >= p.lo - ? "
                     "WHERE s.end_time >= ?",
@@ -146,15 +214,16 @@ class DuckDBStore:
             if not found:
                 return []
             keys = arrow.rows_table(
-                ["property_id", "session_key"],
-                [pa.string(), pa.string()],
-                [(r[0], r[1]) for r in found],
+                ["property_id", "session_key", "generation"],
+                [pa.string(), pa.string(), pa.int32()],
+                [(r[0], r[1], r[4]) for r in found],
             )
             cur.register("_sessions", keys)
             try:
                 result = cur.execute(
                     f"SELECT {_EVENT_COLUMNS} FROM events e SEMI JOIN _sessions k "
-                    "ON e.property_id = k.property_id AND e.session_key = k.session_key "
+                    "ON e.property_id = k.property_id AND e.generation = k.generation "
+                    "AND e.session_key = k.session_key "
                     "WHERE e.event_time BETWEEN ? AND ?",
                     [min(r[2] for r in found), max(r[3] for r in found)],
                 )
@@ -173,84 +242,242 @@ class DuckDBStore:
                 for r in writes.raw
             ],
         )
-        rekeyed = arrow.rows_table(
-            ["property_id", "event_id", "session_key"],
-            [pa.string()] * 3,
-            [(e.property_id, e.event_id, e.session_key) for e in writes.rekeyed],
-        )
-        stale = arrow.rows_table(
-            ["property_id", "session_key"],
-            [pa.string()] * 2,
-            [(s.property_id, s.session_key) for s in writes.stale_sessions],
-        )
-        first_seen = arrow.rows_table(
-            ["property_id", "visitor_id", "first_time", "first_event_id"],
-            [pa.string(), pa.string(), pa.int64(), pa.string()],
-            writes.first_seen,
-        )
-        dead = arrow.rows_table(
-            ["property_id", "event_id", "reason", "detail", "received_at", "payload"],
-            [pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.binary()],
-            [
-                (d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload)
-                for d in writes.dead_letters
-            ],
-        )
         with self._transaction() as con:
+            gen = self._generation_column(con, writes)
             self._insert(
                 con, "INSERT INTO raw_events SELECT * FROM _batch ON CONFLICT DO NOTHING", raw
             )
             if writes.events:
+                events = arrow.events_table(writes.events)
                 self._insert(
                     con,
-                    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM _batch ON CONFLICT DO NOTHING",
-                    arrow.events_table(writes.events),
+                    f"INSERT INTO events ({_EVENT_COLUMNS}, generation) SELECT * FROM _batch "
+                    "ON CONFLICT DO NOTHING",
+                    events.append_column("generation", gen(writes.events)),
                 )
+            rekeyed = arrow.rows_table(
+                ["property_id", "event_id", "session_key"],
+                [pa.string()] * 3,
+                [(e.property_id, e.event_id, e.session_key) for e in writes.rekeyed],
+            )
             self._insert(
                 con,
                 "UPDATE events SET session_key = b.session_key FROM _batch b "
-                "WHERE events.property_id = b.property_id AND events.event_id = b.event_id",
-                rekeyed,
+                "WHERE events.property_id = b.property_id AND events.generation = b.generation "
+                "AND events.event_id = b.event_id",
+                rekeyed.append_column("generation", gen(writes.rekeyed)),
+            )
+            stale = arrow.rows_table(
+                ["property_id", "session_key"],
+                [pa.string()] * 2,
+                [(s.property_id, s.session_key) for s in writes.stale_sessions],
             )
             self._insert(
                 con,
                 "DELETE FROM sessions USING _batch b "
-                "WHERE sessions.property_id = b.property_id AND sessions.session_key = b.session_key",
-                stale,
+                "WHERE sessions.property_id = b.property_id "
+                "AND sessions.generation = b.generation AND sessions.session_key = b.session_key",
+                stale.append_column("generation", gen(writes.stale_sessions)),
             )
             if writes.sessions:
+                sessions = arrow.sessions_table(writes.sessions)
                 self._insert(
                     con,
-                    f"INSERT INTO sessions SELECT * FROM _batch ON CONFLICT DO UPDATE SET {_SESSION_UPDATE}",
-                    arrow.sessions_table(writes.sessions),
+                    f"INSERT INTO sessions ({_SESSION_COLUMNS}, generation) SELECT * FROM _batch "
+                    f"ON CONFLICT DO UPDATE SET {_SESSION_UPDATE}",
+                    sessions.append_column("generation", gen(writes.sessions)),
                 )
+            first_seen = arrow.rows_table(
+                ["property_id", "visitor_id", "first_time", "first_event_id"],
+                [pa.string(), pa.string(), pa.int64(), pa.string()],
+                writes.first_seen,
+            )
             self._insert(
                 con,
-                "INSERT INTO visitors SELECT * FROM _batch ON CONFLICT DO UPDATE SET "
+                "INSERT INTO visitors (property_id, visitor_id, first_time, first_event_id, "
+                "generation) SELECT * FROM _batch ON CONFLICT DO UPDATE SET "
                 "first_time = excluded.first_time, first_event_id = excluded.first_event_id "
                 "WHERE excluded.first_time < visitors.first_time OR (excluded.first_time = "
                 "visitors.first_time AND excluded.first_event_id < visitors.first_event_id)",
-                first_seen,
+                first_seen.append_column("generation", gen(writes.first_seen)),
             )
-            self._insert(con, "INSERT INTO dead_letters SELECT * FROM _batch", dead)
+            dead = arrow.rows_table(
+                ["property_id", "event_id", "reason", "detail", "received_at", "payload"],
+                [pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.binary()],
+                [
+                    (d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload)
+                    for d in writes.dead_letters
+                ],
+            )
+            self._insert(
+                con,
+                "INSERT INTO dead_letters SELECT * FROM _batch",
+                dead.append_column("generation", gen(writes.dead_letters)),
+            )
+            if writes.rebuild is not None:
+                self._save_rebuild(con, writes.rebuild)
+
+    def _generation_column(
+        self, con: duckdb.DuckDBPyConnection, writes: WriteSet
+    ) -> Callable[[Sequence[Any]], pa.Array]:
+        """Rows (structs with a ``property_id``, or tuples starting with one) → the
+        ``generation`` column: the write's, or each property's live one in this transaction."""
+        fixed = writes.generation
+        live: dict[str, int] = {}
+        if fixed is None:
+            groups = (
+                writes.events,
+                writes.rekeyed,
+                writes.stale_sessions,
+                writes.sessions,
+                writes.dead_letters,
+            )
+            ids = {x.property_id for rows in groups for x in rows}
+            ids |= {row[0] for row in writes.first_seen}
+            live = self._live(con, sorted(ids))
+
+        def column(rows: Sequence[Any]) -> pa.Array:
+            if fixed is not None:
+                return pa.array([fixed] * len(rows), pa.int32())
+            return pa.array(
+                [live.get(x[0] if isinstance(x, tuple) else x.property_id, 0) for x in rows],
+                pa.int32(),
+            )
+
+        return column
 
     # -- RawHistory ------------------------------------------------------------------------
 
     def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
         received, event_id = after or (-1, "")
-        with self._ingest_reader() as cur:
+        with self._history_reader() as cur:
             rows = cur.execute(
-                "SELECT property_id, event_id, received_at, event_time, ip, payload FROM raw_events "
+                f"SELECT {_RAW_COLUMNS} FROM raw_events "
                 "WHERE property_id = ? AND (received_at > ? OR (received_at = ? AND event_id > ?)) "
                 "ORDER BY received_at, event_id LIMIT ?",
                 [property_id, received, received, event_id, limit],
             ).fetchall()
         return [RawRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
 
-    def reset_derived(self, property_id: str) -> None:
+    def raw_unbuilt(self, property_id: str, generation: int, limit: int) -> list[RawRow]:
+        with self._history_reader() as cur:
+            rows = cur.execute(
+                f"SELECT {_RAW_COLUMNS} FROM raw_events r WHERE r.property_id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.property_id = r.property_id "
+                "AND e.generation = ? AND e.event_id = r.event_id) "
+                "AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.property_id = r.property_id "
+                "AND d.generation = ? AND d.event_id = r.event_id) "
+                "ORDER BY received_at, event_id LIMIT ?",
+                [property_id, generation, generation, limit],
+            ).fetchall()
+        return [RawRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+    # -- Generations -----------------------------------------------------------------------
+
+    @staticmethod
+    def _rebuild(row: Sequence[Any]) -> Rebuild:
+        return Rebuild(
+            property_id=row[0],
+            generation=int(row[1]),
+            state=row[2],
+            after=None if row[3] is None else (int(row[3]), str(row[4])),
+            raw_read=int(row[5]),
+            raw_total=int(row[6]),
+            started_at=int(row[7]),
+            updated_at=int(row[8]),
+            finished_at=None if row[9] is None else int(row[9]),
+            last_error=row[10],
+        )
+
+    @staticmethod
+    def _save_rebuild(con: duckdb.DuckDBPyConnection, r: Rebuild) -> None:
+        received, event_id = r.after or (None, None)
+        con.execute(
+            f"INSERT OR REPLACE INTO rebuilds ({_REBUILD_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                r.property_id,
+                r.generation,
+                r.state,
+                received,
+                event_id,
+                r.raw_read,
+                r.raw_total,
+                r.started_at,
+                r.updated_at,
+                r.finished_at,
+                r.last_error,
+            ],
+        )
+
+    def rebuilds(self, property_id: str | None = None) -> list[Rebuild]:
+        where, params = ("WHERE property_id = ?", [property_id]) if property_id else ("", [])
+        with self._lookup_reader() as cur:
+            rows = cur.execute(
+                f"SELECT {_REBUILD_COLUMNS} FROM rebuilds {where} ORDER BY property_id", params
+            ).fetchall()
+        return [self._rebuild(r) for r in rows]
+
+    def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
         with self._transaction() as con:
-            for table in ("events", "sessions", "visitors", "dead_letters"):
-                con.execute(f"DELETE FROM {table} WHERE property_id = ?", [property_id])
+            found = con.execute(
+                f"SELECT {_REBUILD_COLUMNS} FROM rebuilds WHERE property_id = ?", [property_id]
+            ).fetchall()
+            last = self._rebuild(found[0]) if found else None
+            if last is not None and last.state == RUNNING:
+                return last
+            live = self._live(con, [property_id]).get(property_id, 0)
+            (total,) = con.execute(
+                "SELECT count(*) FROM raw_events WHERE property_id = ?", [property_id]
+            ).fetchall()[0]
+            rebuild = Rebuild(
+                property_id=property_id,
+                # above the live generation and any earlier rebuild's, whose rows may remain
+                generation=max(live, last.generation if last else 0) + 1,
+                state=RUNNING,
+                raw_total=int(total),
+                started_at=now_us,
+                updated_at=now_us,
+            )
+            self._save_rebuild(con, rebuild)
+        return rebuild
+
+    def switch_generation(self, rebuild: Rebuild) -> bool:
+        with self._transaction() as con:
+            found = con.execute(
+                "SELECT generation, state FROM rebuilds WHERE property_id = ?",
+                [rebuild.property_id],
+            ).fetchall()
+            if not found or found[0] != (rebuild.generation, RUNNING):
+                return False
+            con.execute(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?)",
+                [rebuild.property_id, rebuild.generation],
+            )
+            self._save_rebuild(con, msgspec.structs.replace(rebuild, state=DONE))
+        return True
+
+    def drop_generations(self, property_id: str) -> int:
+        with self._lookup_reader() as cur:
+            live = self._live(cur, [property_id]).get(property_id, 0)
+            building = cur.execute(
+                "SELECT generation FROM rebuilds WHERE property_id = ? AND state = ?",
+                [property_id, RUNNING],
+            ).fetchall()
+        keep = [live, *(int(r[0]) for r in building)]
+        dropped = 0
+        for table in DERIVED:
+            while True:  # in chunks: the processor's batches never wait long for the lock
+                with self._transaction() as con:
+                    (n,) = con.execute(
+                        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
+                        "WHERE property_id = ? AND NOT list_contains(?, generation) LIMIT ?)",
+                        [property_id, keep, DROP_CHUNK],
+                    ).fetchall()[0]
+                dropped += int(n)
+                if n < DROP_CHUNK:
+                    break
+        return dropped
 
     def scrub_raw_ips(self, received_before_us: int) -> None:
         """Forget client addresses of raw events older than the raw retention window."""
@@ -375,13 +602,26 @@ class DuckDBStore:
 
     # -- ReportStore -------------------------------------------------------------------------
 
-    def run_report(self, query: ReportQuery) -> ReportResult:
+    @contextlib.contextmanager
+    def _snapshot(self, property_id: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
+        """A reader in one read transaction, with the property's live generation in it: every
+        statement of a report sees the same data, all from before a switch or all after."""
         with self._reader() as cur:
-            return run_report(lambda sql, params: execute(cur, sql, params), query)
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur, self._live(cur, [property_id]).get(property_id, 0)
+            finally:
+                cur.execute("ROLLBACK")  # read only: nothing to keep
+
+    def run_report(self, query: ReportQuery) -> ReportResult:
+        with self._snapshot(query.property_id) as (cur, generation):
+            return run_report(
+                lambda sql, params: execute(cur, sql, params), query, generation=generation
+            )
 
     def run_realtime(self, query: ReportQuery) -> ReportResult:
-        with self._reader() as cur:
-            return run_realtime(cur, query)
+        with self._snapshot(query.property_id) as (cur, generation):
+            return run_realtime(cur, query, generation)
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (operations and tests)."""
@@ -393,6 +633,7 @@ class DuckDBStore:
             "dead_letters",
             "tenancy",
             "usage",
+            "rebuilds",
         ):
             raise ValueError(f"unknown table {table!r}")
         with self._reader() as cur:
@@ -405,4 +646,5 @@ class DuckDBStore:
                 self._readers.get_nowait().close()
             self._ingest.close()
             self._lookup.close()
+            self._history.close()
             self._con.close()
