@@ -22,23 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import msgspec
 import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import (
-    DONE,
-    RUNNING,
-    R,
-    RawRow,
-    Rebuild,
-    SessionProbe,
-    UsageRow,
-    WriteSet,
-)
+from footfall.store import R, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
-from footfall.store.duckdb.generation_upgrade import DERIVED, add_generations
+from footfall.store.duckdb.generation_upgrade import add_generations
+from footfall.store.duckdb.history import HistoryTables, live_generations, save_rebuild
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
 from footfall.tenancy.model import Record, decode_record, encode_record
@@ -51,15 +42,9 @@ _SESSION_UPDATE = ", ".join(
     for c in arrow.SESSION_SCHEMA.names
     if c not in ("property_id", "session_key")
 )
-_RAW_COLUMNS = "property_id, event_id, received_at, event_time, ip, payload"
-_REBUILD_COLUMNS = (
-    "property_id, generation, state, after_received_at, after_event_id, raw_read, raw_total, "
-    "started_at, updated_at, finished_at, last_error"
-)
-DROP_CHUNK = 50_000  # rows of an old generation deleted per transaction
 
 
-class DuckDBStore:
+class DuckDBStore(HistoryTables):
     """Results are always read with ``fetchall``: DuckDB refuses ``register`` on a connection
     whose last result was not read to the end."""
 
@@ -114,25 +99,13 @@ class DuckDBStore:
         """The processor's cursor for the live generations, the rebuild's for its own."""
         return self._ingest_reader() if generation is None else self._history_reader()
 
-    @staticmethod
-    def _live(cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str]) -> dict[str, int]:
-        """The live generation of each property that has one other than 0."""
-        wanted = sorted(set(property_ids))
-        if not wanted:
-            return {}
-        rows = cur.execute(
-            "SELECT property_id, live FROM generations WHERE list_contains(?, property_id)",
-            [wanted],
-        ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
-
     def _generations(
         self, cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str], generation: int | None
     ) -> list[int]:
         """The generation of each row's property: ``generation``, or the property's live one."""
         if generation is not None:
             return [generation] * len(property_ids)
-        live = self._live(cur, property_ids)
+        live = live_generations(cur, property_ids)
         return [live.get(p, 0) for p in property_ids]
 
     @contextlib.contextmanager
@@ -315,7 +288,7 @@ class DuckDBStore:
                 dead.append_column("generation", gen(writes.dead_letters)),
             )
             if writes.rebuild is not None:
-                self._save_rebuild(con, writes.rebuild)
+                save_rebuild(con, writes.rebuild)
 
     def _generation_column(
         self, con: duckdb.DuckDBPyConnection, writes: WriteSet
@@ -334,7 +307,7 @@ class DuckDBStore:
             )
             ids = {x.property_id for rows in groups for x in rows}
             ids |= {row[0] for row in writes.first_seen}
-            live = self._live(con, sorted(ids))
+            live = live_generations(con, sorted(ids))
 
         def column(rows: Sequence[Any]) -> pa.Array:
             if fixed is not None:
@@ -345,139 +318,6 @@ class DuckDBStore:
             )
 
         return column
-
-    # -- RawHistory ------------------------------------------------------------------------
-
-    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
-        received, event_id = after or (-1, "")
-        with self._history_reader() as cur:
-            rows = cur.execute(
-                f"SELECT {_RAW_COLUMNS} FROM raw_events "
-                "WHERE property_id = ? AND (received_at > ? OR (received_at = ? AND event_id > ?)) "
-                "ORDER BY received_at, event_id LIMIT ?",
-                [property_id, received, received, event_id, limit],
-            ).fetchall()
-        return [RawRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
-
-    def raw_unbuilt(self, property_id: str, generation: int, limit: int) -> list[RawRow]:
-        with self._history_reader() as cur:
-            rows = cur.execute(
-                f"SELECT {_RAW_COLUMNS} FROM raw_events r WHERE r.property_id = ? "
-                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.property_id = r.property_id "
-                "AND e.generation = ? AND e.event_id = r.event_id) "
-                "AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.property_id = r.property_id "
-                "AND d.generation = ? AND d.event_id = r.event_id) "
-                "ORDER BY received_at, event_id LIMIT ?",
-                [property_id, generation, generation, limit],
-            ).fetchall()
-        return [RawRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
-
-    # -- Generations -----------------------------------------------------------------------
-
-    @staticmethod
-    def _rebuild(row: Sequence[Any]) -> Rebuild:
-        return Rebuild(
-            property_id=row[0],
-            generation=int(row[1]),
-            state=row[2],
-            after=None if row[3] is None else (int(row[3]), str(row[4])),
-            raw_read=int(row[5]),
-            raw_total=int(row[6]),
-            started_at=int(row[7]),
-            updated_at=int(row[8]),
-            finished_at=None if row[9] is None else int(row[9]),
-            last_error=row[10],
-        )
-
-    @staticmethod
-    def _save_rebuild(con: duckdb.DuckDBPyConnection, r: Rebuild) -> None:
-        received, event_id = r.after or (None, None)
-        con.execute(
-            f"INSERT OR REPLACE INTO rebuilds ({_REBUILD_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                r.property_id,
-                r.generation,
-                r.state,
-                received,
-                event_id,
-                r.raw_read,
-                r.raw_total,
-                r.started_at,
-                r.updated_at,
-                r.finished_at,
-                r.last_error,
-            ],
-        )
-
-    def rebuilds(self, property_id: str | None = None) -> list[Rebuild]:
-        where, params = ("WHERE property_id = ?", [property_id]) if property_id else ("", [])
-        with self._lookup_reader() as cur:
-            rows = cur.execute(
-                f"SELECT {_REBUILD_COLUMNS} FROM rebuilds {where} ORDER BY property_id", params
-            ).fetchall()
-        return [self._rebuild(r) for r in rows]
-
-    def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
-        with self._transaction() as con:
-            found = con.execute(
-                f"SELECT {_REBUILD_COLUMNS} FROM rebuilds WHERE property_id = ?", [property_id]
-            ).fetchall()
-            last = self._rebuild(found[0]) if found else None
-            if last is not None and last.state == RUNNING:
-                return last
-            live = self._live(con, [property_id]).get(property_id, 0)
-            (total,) = con.execute(
-                "SELECT count(*) FROM raw_events WHERE property_id = ?", [property_id]
-            ).fetchall()[0]
-            rebuild = Rebuild(
-                property_id=property_id,
-                # above the live generation and any earlier rebuild's, whose rows may remain
-                generation=max(live, last.generation if last else 0) + 1,
-                state=RUNNING,
-                raw_total=int(total),
-                started_at=now_us,
-                updated_at=now_us,
-            )
-            self._save_rebuild(con, rebuild)
-        return rebuild
-
-    def switch_generation(self, rebuild: Rebuild) -> bool:
-        with self._transaction() as con:
-            found = con.execute(
-                "SELECT generation, state FROM rebuilds WHERE property_id = ?",
-                [rebuild.property_id],
-            ).fetchall()
-            if not found or found[0] != (rebuild.generation, RUNNING):
-                return False
-            con.execute(
-                "INSERT OR REPLACE INTO generations VALUES (?, ?)",
-                [rebuild.property_id, rebuild.generation],
-            )
-            self._save_rebuild(con, msgspec.structs.replace(rebuild, state=DONE))
-        return True
-
-    def drop_generations(self, property_id: str) -> int:
-        with self._lookup_reader() as cur:
-            live = self._live(cur, [property_id]).get(property_id, 0)
-            building = cur.execute(
-                "SELECT generation FROM rebuilds WHERE property_id = ? AND state = ?",
-                [property_id, RUNNING],
-            ).fetchall()
-        keep = [live, *(int(r[0]) for r in building)]
-        dropped = 0
-        for table in DERIVED:
-            while True:  # in chunks: the processor's batches never wait long for the lock
-                with self._transaction() as con:
-                    (n,) = con.execute(
-                        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
-                        "WHERE property_id = ? AND NOT list_contains(?, generation) LIMIT ?)",
-                        [property_id, keep, DROP_CHUNK],
-                    ).fetchall()[0]
-                dropped += int(n)
-                if n < DROP_CHUNK:
-                    break
-        return dropped
 
     def scrub_raw_ips(self, received_before_us: int) -> None:
         """Forget client addresses of raw events older than the raw retention window."""
@@ -609,7 +449,7 @@ class DuckDBStore:
         with self._reader() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
-                yield cur, self._live(cur, [property_id]).get(property_id, 0)
+                yield cur, live_generations(cur, [property_id]).get(property_id, 0)
             finally:
                 cur.execute("ROLLBACK")  # read only: nothing to keep
 
