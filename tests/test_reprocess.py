@@ -4,6 +4,7 @@ the result equals the simulator's truth, the same every time."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import msgspec
 import pytest
 
@@ -22,8 +24,10 @@ from conftest import ADMIN_KEY, CHROME, CLOCK, App, SyncASGI, make_settings, now
 from footfall.serve import Runtime, create_app
 from footfall.simulate.model import Simulation, simulate
 from footfall.simulate.send import body_for, requests_for
+from footfall.simulate.send import send as send_all
 from footfall.simulate.truth import Truth
 from footfall.store import RUNNING
+from server import Server
 
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
 ZONE = "Asia/Tokyo"
@@ -405,7 +409,7 @@ def test_a_rebuild_resumes_by_itself_after_a_crash(tmp_path: Path) -> None:
     assert runtime.rebuilder is not None
     for _ in range(3):
         runtime.rebuilder.run_once()
-    runtime.stop()  # the process goes between two pages (tests/test_reprocess_kill.py: SIGKILL)
+    runtime.stop()  # the process goes between two pages (SIGKILL: the e2e test below)
 
     restarted = Runtime(settings, clock=CLOCK)
     try:
@@ -461,3 +465,100 @@ def test_a_store_from_before_generations_is_upgraded_in_place(tmp_path: Path) ->
         assert snapshot(http, pid, sim) == before
     finally:
         upgraded.stop()
+
+
+def _reports(server: Server, sim: Simulation) -> list[Any]:
+    out = []
+    for dims, metrics in REPORTS:
+        body = server.report(
+            {
+                "dateRanges": [
+                    {"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}
+                ],
+                "limit": 100000,
+                "dimensions": [{"name": d} for d in dims],
+                "metrics": [{"name": m} for m in metrics],
+                "metricAggregations": ["TOTAL"],
+            }
+        )
+        body.pop("metadata", None)
+        out.append(body)
+    return out
+
+
+def _status(server: Server) -> Any:
+    r = httpx.get(
+        f"{server.url}/v1/admin/properties/{server.property_id}/reprocess",
+        headers=server.auth,
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.e2e
+def test_sigkill_mid_rebuild_keeps_the_reports_and_the_restart_finishes_it(tmp_path: Path) -> None:
+    data = tmp_path / "killed"
+    env = {"FOOTFALL_BATCH_SIZE": "250"}
+    server = Server(data, **env).start()  # the property in UTC; the traffic is Tokyo's
+    try:
+        sim = simulate(
+            seed=31, time_zone=ZONE, visitors_per_day=260, days=7, now_us=time.time_ns() // 1000
+        )
+        stats = asyncio.run(
+            send_all(server.url, server.measurement_id, sim.events, key=ADMIN_KEY, concurrency=8)
+        )
+        assert stats.accepted == len(sim.events)
+        server.wait_processed()
+        before = _reports(server, sim)
+        assert by_date(before) != truth_by_date(sim)
+        r = httpx.patch(
+            f"{server.url}/v1/admin/properties/{server.property_id}",
+            json={"time_zone": ZONE},
+            headers=server.auth,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        r = httpx.post(
+            f"{server.url}/v1/admin/properties/{server.property_id}:reprocess",
+            headers=server.auth,
+            timeout=30,
+        )
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 120
+        while _status(server)["raw_events_read"] < 500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        progress = _status(server)
+        assert progress["state"] == "running", progress
+        server.kill()  # SIGKILL mid-rebuild
+    finally:
+        server.stop()
+
+    restarted = Server(data, **env).start()
+    try:
+        seen = [(_reports(restarted, sim), _status(restarted))]
+        assert seen[0][1]["state"] == "running", "the rebuild was over before the first report"
+        assert seen[0][1]["raw_events_read"] >= progress["raw_events_read"]
+        assert seen[0][0] == before  # unchanged, whole: nothing emptied, nothing mixed
+        ready = restarted.readiness()["checks"]["reprocess"]
+        assert ready["alive"]
+        while seen[-1][1]["state"] == "running" and time.monotonic() < deadline + 120:
+            seen.append((_reports(restarted, sim), _status(restarted)))
+        done = seen[-1][1]
+        assert done["state"] == "done", done
+        assert done["raw_events_read"] == done["raw_events_total"] == len(sim.events)
+        after = _reports(restarted, sim)
+        for reports, _ in seen:  # each report the old data or the new, never a mix
+            assert all(r in (old, new) for r, old, new in zip(reports, before, after, strict=True))
+        assert by_date(after) == truth_by_date(sim)
+        truth = Truth(sim)
+        channels = truth.report(["sessionDefaultChannelGroup", "landingPage"], sim.start, sim.end)
+        got = {
+            tuple(v["value"] for v in row["dimensionValues"]): [
+                int(v["value"]) for v in row["metricValues"]
+            ]
+            for row in after[1]["rows"]
+        }
+        assert got == {k: [v["sessions"], v["totalUsers"]] for k, v in channels.items()}
+    finally:
+        restarted.stop()
