@@ -343,6 +343,8 @@ def test_other_properties_are_processed_while_a_rebuild_runs(
         while time.monotonic() < deadline and status(app.http, pid).json()["state"] == RUNNING:
             time.sleep(0.1)
         assert status(app.http, pid).json()["state"] == "done"
+        while time.monotonic() < deadline and runtime.rebuilder.running():
+            time.sleep(0.05)
         assert app.http.get("/readyz").json()["checks"]["reprocess"]["running"] == []
     finally:
         gate.set()

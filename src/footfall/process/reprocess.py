@@ -300,6 +300,8 @@ class Rebuilder:
         )
         if not self.store.switch_generation(done):
             raise RuntimeError("the stored rebuild is no longer this one")
+        with self._lock:
+            self._running.pop(pid, None)
         return done
 
     def _on_processor_thread(self, task: Callable[[], Rebuild]) -> Rebuild:
