@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -40,6 +40,7 @@ from footfall.store import (
     RUNNING,
     EventStore,
     Generations,
+    LostRebuild,
     RawHistory,
     RawRow,
     Rebuild,
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 Submit = Callable[[Callable[[], Any]], "Future[Any]"]
 IDLE_WAIT_S = 5.0  # how long the thread sleeps when no rebuild runs (a request wakes it)
 MAX_BACKOFF_S = 60.0
+CLAIM_EVERY_S = 30.0  # how often rebuilds whose process stopped are looked for
+NOT_READY_WAIT_S = 3.0  # between attempts to switch to a generation not ready yet
+T = TypeVar("T")
 
 
 class RebuildStore(EventStore, RawHistory, Generations, Protocol):
@@ -60,6 +64,14 @@ class RebuildStore(EventStore, RawHistory, Generations, Protocol):
 
 class Stopped(Exception):
     """The process stops: the rebuild stays running, to resume at the next start."""
+
+
+class NotReady(Exception):
+    """The rebuild has caught up, but its generation cannot be switched to yet."""
+
+    def __init__(self, rebuild: Rebuild) -> None:
+        super().__init__(rebuild.property_id)
+        self.rebuild = rebuild
 
 
 class GenerationView:
@@ -86,7 +98,12 @@ class GenerationView:
 
 class Rebuilder:
     """Runs every unfinished rebuild, one page of each in turn, on the ``footfall-reprocess``
-    thread; resumes the ones a previous process left unfinished when it starts."""
+    thread; at start, and every ``CLAIM_EVERY_S``, it claims the rebuilds left running.
+
+    ``settle_s`` (0 on the embedded store) is how long after a switch the old generation is
+    kept, and when the raw events still missing from the new one are read once more: on the
+    cluster, other processors may have read the old live generation just before the switch,
+    and reports still be reading it."""
 
     def __init__(
         self,
@@ -97,6 +114,7 @@ class Rebuilder:
         clock: Clock = system_clock,
         *,
         batch_size: int,
+        settle_s: float = 0.0,
     ) -> None:
         self.store = store
         self.properties = properties
@@ -104,13 +122,15 @@ class Rebuilder:
         self.submit = submit
         self.clock = clock
         self.batch_size = batch_size
+        self.settle_us = round(settle_s * 1_000_000)
         self._decoder = msgspec.msgpack.Decoder(RawEvent)
         self._encoder = msgspec.msgpack.Encoder()
         self._lock = threading.Lock()
         self._running: dict[str, Rebuild] = {}
+        self._settling: dict[str, Rebuild] = {}  # switched: the old generation still kept
         self._processors: dict[tuple[str, int], Processor] = {}
         self._retry: dict[str, tuple[float, float]] = {}  # property → (monotonic time, backoff)
-        self._resumed = False
+        self._claimed_at: float | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -120,8 +140,7 @@ class Rebuilder:
     def request(self, property_id: str) -> Rebuild:
         """Start a rebuild of the property, or return the one already running."""
         rebuild = self.store.begin_rebuild(property_id, self.clock())
-        with self._lock:
-            self._running.setdefault(property_id, rebuild)
+        self.claim()
         self._wake.set()
         return rebuild
 
@@ -158,57 +177,89 @@ class Rebuilder:
                 log.exception("re-processing failed")
                 worked = False
             if not worked:
-                self._wake.wait(IDLE_WAIT_S if not self._retry else 1.0)
+                busy = self._retry or self._settling
+                self._wake.wait(1.0 if busy else IDLE_WAIT_S)
                 self._wake.clear()
 
-    def resume(self) -> None:
-        """Pick up the rebuilds left running, and delete generations a crash left behind."""
-        stored = self.store.rebuilds()
+    def claim(self) -> None:
+        """Take the running rebuilds this process is to run (left by a crash, or asked for)."""
+        claimed = self.store.claim_rebuilds(self.clock())
         with self._lock:
-            for rebuild in stored:
-                if rebuild.state == RUNNING:
-                    self._running.setdefault(rebuild.property_id, rebuild)
-        for rebuild in stored:
-            self.store.drop_generations(rebuild.property_id)
-        self._resumed = True
+            for rebuild in claimed:
+                self._running.setdefault(rebuild.property_id, rebuild)
+        self._claimed_at = time.monotonic()
+
+    def resume(self) -> None:
+        """At start: claim the rebuilds left running, and settle the ones a crash left
+        switched with their old generation still stored."""
+        self.claim()
+        for rebuild in self.store.rebuilds():
+            if rebuild.state != RUNNING:
+                self._settling.setdefault(rebuild.property_id, rebuild)
 
     def run_once(self) -> bool:
-        """One page of every running rebuild that is not waiting to retry; False if none ran."""
-        if not self._resumed:
+        """One page of every running rebuild that is not waiting to retry, and the settling
+        of switched ones that are due; False if there was nothing to do."""
+        if self._claimed_at is None:
             self.resume()
+        elif time.monotonic() - self._claimed_at > CLAIM_EVERY_S:
+            self.claim()
         worked = False
         for rebuild in self.running():
             if self._stop.is_set():
-                break
-            pid = rebuild.property_id
-            retry_at, backoff = self._retry.get(pid, (0.0, 0.0))
-            if time.monotonic() < retry_at:
-                continue
-            worked = True
-            try:
-                after = self._step(rebuild)
-            except Stopped:
-                break
-            except Exception as exc:
-                backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2))
-                self._retry[pid] = (time.monotonic() + backoff, backoff)
-                log.exception("re-processing property %s failed; retrying in %.0f s", pid, backoff)
-                after = self._failed_attempt(rebuild, exc)
-            else:
-                self._retry.pop(pid, None)
-            with self._lock:
-                if after is None or after.state != RUNNING:
-                    self._running.pop(pid, None)
-                    self._processors = {k: v for k, v in self._processors.items() if k[0] != pid}
-                else:
-                    self._running[pid] = after
+                return worked
+            retry_at, _backoff = self._retry.get(rebuild.property_id, (0.0, 0.0))
+            if time.monotonic() >= retry_at:
+                worked = True
+                self._attempt(rebuild)
+        for pid, done in list(self._settling.items()):
+            if self._stop.is_set():
+                return worked
+            if self.clock() >= (done.finished_at or 0) + self.settle_us:
+                worked = True
+                try:
+                    self._settle(done)
+                except Stopped:
+                    return worked
+                except Exception:
+                    log.exception("settling the re-processing of property %s failed", pid)
+                    continue
+                del self._settling[pid]
         return worked
+
+    def _attempt(self, rebuild: Rebuild) -> None:
+        """One step of one rebuild, its failure kept on it and retried with backoff."""
+        pid = rebuild.property_id
+        after: Rebuild | None
+        try:
+            after = self._step(rebuild)
+            self._retry.pop(pid, None)
+        except Stopped:
+            return
+        except NotReady as wait:  # caught up, but the new generation cannot be switched to yet
+            self._retry[pid] = (time.monotonic() + NOT_READY_WAIT_S, 0.0)
+            after = wait.rebuild
+        except LostRebuild:
+            log.info("re-processing of property %s is run by another process now", pid)
+            after = None
+        except Exception as exc:
+            backoff = min(MAX_BACKOFF_S, max(1.0, self._retry.get(pid, (0.0, 0.0))[1] * 2))
+            self._retry[pid] = (time.monotonic() + backoff, backoff)
+            log.exception("re-processing property %s failed; retrying in %.0f s", pid, backoff)
+            after = self._failed_attempt(rebuild, exc)
+        with self._lock:
+            if after is not None and after.state == RUNNING:
+                self._running[pid] = after
+                return
+            self._running.pop(pid, None)
+        if after is not None:
+            self._settling[pid] = after
 
     def drain(self) -> None:
         """Run until no rebuild is left (tests; the thread does this in a running server)."""
-        while self.run_once() or self.running():
+        while self.run_once():
             if self._retry:
-                raise RuntimeError("a rebuild failed; see the log")
+                raise RuntimeError("a rebuild failed or cannot switch yet; see the log")
 
     # -- one rebuild ------------------------------------------------------------------------
 
@@ -222,20 +273,21 @@ class Rebuilder:
             )
         return found
 
-    def _read(self, rebuild: Rebuild, page: list[RawRow]) -> WriteSet:
-        """A page of raw events processed into the rebuild's generation (not written yet)."""
+    def _read(self, rebuild: Rebuild, page: list[RawRow]) -> tuple[WriteSet, int]:
+        """A page of raw events processed into the rebuild's generation (not written yet),
+        and how many of them it did not hold yet."""
         messages = [
             self._encoder.encode(
                 msgspec.structs.replace(self._decoder.decode(row.payload), ip=row.ip or "")
             )
             for row in page
         ]
-        writes, _stats = self._processor(rebuild).process(messages)
+        writes, stats = self._processor(rebuild).process(messages)
         writes.raw = []  # already stored, unchanged
         writes.generation = rebuild.generation
-        return writes
+        return writes, stats.received - stats.duplicates
 
-    def _step(self, rebuild: Rebuild) -> Rebuild | None:
+    def _step(self, rebuild: Rebuild) -> Rebuild:
         """Read the next page; when it is the last, finish. Returns the rebuild as it stands."""
         pid = rebuild.property_id
         if self.properties(pid) is None:
@@ -248,12 +300,11 @@ class Rebuilder:
                 last_error="the property was deleted",
             )
             self.store.write(WriteSet(rebuild=failed))
-            self.store.drop_generations(pid)
             return failed
         page = self.store.raw_page(pid, rebuild.after, self.batch_size)
         if page:
-            writes = self._read(rebuild, page)
-            read = rebuild.raw_read + len(page)
+            writes, new = self._read(rebuild, page)
+            read = rebuild.raw_read + new
             rebuild = writes.rebuild = msgspec.structs.replace(
                 rebuild,
                 after=(page[-1].received_at, page[-1].event_id),
@@ -266,29 +317,40 @@ class Rebuilder:
         if len(page) == self.batch_size:
             return rebuild
         done: Rebuild = self._on_processor_thread(lambda: self._finish(rebuild))
-        self.store.drop_generations(pid)
-        log.info(
-            "re-processed property %s: %d raw events into generation %d",
-            pid,
-            done.raw_read,
-            done.generation,
-        )
+        if done.state == DONE:
+            log.info(
+                "re-processed property %s: %d raw events into generation %d",
+                pid,
+                done.raw_read,
+                done.generation,
+            )
         return done
 
-    def _finish(self, rebuild: Rebuild) -> Rebuild:
-        """On the processor thread: read what the generation still lacks, then switch to it."""
+    def _catch_up(self, rebuild: Rebuild) -> Rebuild:
+        """Read every raw event the generation still lacks (wherever it sorts)."""
         pid = rebuild.property_id
         last: tuple[int, str] | None = None
         while page := self.store.raw_unbuilt(pid, rebuild.generation, self.batch_size):
             first = (page[0].received_at, page[0].event_id)
             if last is not None and first <= last:
                 raise RuntimeError("re-processing made no progress on the raw events left")
-            writes = self._read(rebuild, page)
+            last = (page[-1].received_at, page[-1].event_id)
+            writes, new = self._read(rebuild, page)
+            read = rebuild.raw_read + new
             rebuild = writes.rebuild = msgspec.structs.replace(
-                rebuild, raw_read=rebuild.raw_read + len(page), updated_at=self.clock()
+                rebuild,
+                # everything up to here is read now: a page after it holds only newer events
+                after=max(rebuild.after or last, last),
+                raw_read=read,
+                raw_total=max(rebuild.raw_total, read),
+                updated_at=self.clock(),
             )
             self.store.write(writes)
-            last = (page[-1].received_at, page[-1].event_id)
+        return rebuild
+
+    def _finish(self, rebuild: Rebuild) -> Rebuild:
+        """On the processor thread: read what the generation still lacks, then switch to it."""
+        rebuild = self._catch_up(rebuild)
         now = self.clock()
         done = msgspec.structs.replace(
             rebuild,
@@ -299,16 +361,34 @@ class Rebuilder:
             last_error="",
         )
         if not self.store.switch_generation(done):
-            raise RuntimeError("the stored rebuild is no longer this one")
+            raise NotReady(rebuild)
         with self._lock:
-            self._running.pop(pid, None)
+            self._running.pop(rebuild.property_id, None)
         return done
 
-    def _on_processor_thread(self, task: Callable[[], Rebuild]) -> Rebuild:
+    def _settle(self, done: Rebuild) -> None:
+        """After a switch: once more what the generation lacks (where other processes wrote
+        meanwhile), then delete the old generation."""
+        if done.state == DONE and self.settle_us:
+
+            def late() -> None:
+                caught = self._catch_up(done)
+                if caught.raw_read != done.raw_read:
+                    total = msgspec.structs.replace(caught, raw_total=caught.raw_read)
+                    self.store.write(WriteSet(rebuild=total))
+
+            self._on_processor_thread(late)
+        self.store.drop_generations(done.property_id)
+        with self._lock:
+            self._processors = {
+                k: v for k, v in self._processors.items() if k[0] != done.property_id
+            }
+
+    def _on_processor_thread(self, task: Callable[[], T]) -> T:
         future = self.submit(task)
         while True:
             try:
-                result: Rebuild = future.result(timeout=1.0)
+                result: T = future.result(timeout=1.0)
                 return result
             except FutureTimeout:
                 if self._stop.is_set() and future.cancel():

@@ -74,6 +74,10 @@ class Rebuild(msgspec.Struct, kw_only=True, frozen=True):
 RUNNING, DONE, FAILED = "running", "done", "failed"
 
 
+class LostRebuild(Exception):
+    """Another process runs this rebuild now (a shared store whose lease it took over)."""
+
+
 class WriteSet(msgspec.Struct, kw_only=True):
     """Everything one processed batch changes (one transaction where the store has them;
     otherwise idempotent writes, replayed whole after a crash).
@@ -131,13 +135,19 @@ class Generations(Protocol):
     def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
         """Start a rebuild into a new generation, unless one is running: return that one."""
 
+    def claim_rebuilds(self, now_us: int) -> list[Rebuild]:
+        """The running rebuilds this process is to run: every one on a store it alone writes;
+        on a shared store, its own and those whose owner stopped renewing its lease."""
+
     def switch_generation(self, rebuild: Rebuild) -> bool:
-        """In one transaction: make the rebuild's generation live and store the rebuild (done).
-        False, and nothing changed, when the stored rebuild is not that running one."""
+        """Make the rebuild's generation live and store the rebuild as done, in one step.
+        False, and nothing changed, when the new generation is not ready for reports yet
+        (on the cluster, until its rollups are built); :class:`LostRebuild` when the stored
+        rebuild is not this running one."""
 
     def drop_generations(self, property_id: str) -> int:
         """Delete the property's derived rows of every generation that is neither live nor
-        being built; returns how many."""
+        being built; returns how many (where the store counts them)."""
 
 
 R = TypeVar("R", bound=Record)

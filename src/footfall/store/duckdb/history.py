@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import msgspec
 
-from footfall.store import DONE, RUNNING, RawRow, Rebuild
+from footfall.store import DONE, RUNNING, LostRebuild, RawRow, Rebuild
 from footfall.store.duckdb.generation_upgrade import DERIVED
 
 _RAW_COLUMNS = "property_id, event_id, received_at, event_time, ip, payload"
@@ -125,6 +125,9 @@ class HistoryTables:
             ).fetchall()
         return [rebuild_of(r) for r in rows]
 
+    def claim_rebuilds(self, now_us: int) -> list[Rebuild]:
+        return [r for r in self.rebuilds() if r.state == RUNNING]  # one process writes the file
+
     def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
         with self._transaction() as con:
             found = con.execute(
@@ -156,7 +159,7 @@ class HistoryTables:
                 [rebuild.property_id],
             ).fetchall()
             if not found or found[0] != (rebuild.generation, RUNNING):
-                return False
+                raise LostRebuild(rebuild.property_id)
             con.execute(
                 "INSERT OR REPLACE INTO generations VALUES (?, ?)",
                 [rebuild.property_id, rebuild.generation],
