@@ -38,7 +38,7 @@ from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
-from footfall.process.reprocess import Rebuilder
+from footfall.process.reprocess import CLUSTER_SETTLE_S, Rebuilder
 from footfall.process.worker import Worker
 from footfall.queue import (
     Publisher,
@@ -146,6 +146,9 @@ class Runtime:
                 self.worker.submit,
                 clock,
                 batch_size=settings.batch_size,
+                settle_s=CLUSTER_SETTLE_S
+                if urlsplit(settings.store_url).scheme == "cassandra"
+                else 0.0,
             )
             if self.worker is not None
             else None

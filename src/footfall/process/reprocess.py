@@ -55,6 +55,9 @@ IDLE_WAIT_S = 5.0  # how long the thread sleeps when no rebuild runs (a request 
 MAX_BACKOFF_S = 60.0
 CLAIM_EVERY_S = 30.0  # how often rebuilds whose process stopped are looked for
 NOT_READY_WAIT_S = 3.0  # between attempts to switch to a generation not ready yet
+# on the cluster: other processors' batches read before a switch, and reports reading the old
+# generation, are over within this long; then the old generation goes
+CLUSTER_SETTLE_S = 120.0
 T = TypeVar("T")
 
 

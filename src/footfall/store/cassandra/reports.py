@@ -6,6 +6,8 @@
 - runRealtimeReport from the last hour's event partitions: they are read into an in-memory
   DuckDB and the realtime compiler runs there.
 
+Each reads the property's live generation (its data key, :mod:`.generations`).
+
 Each path gives the embedded shape's answer (tests/cluster check it against the simulator's
 ground truth); the caller cannot tell them apart.
 """
@@ -112,7 +114,18 @@ def _event(row: Any, columns: list[str]) -> EnrichedEvent:
 _NULLABLE = {"client_id", "user_id", "client_session_id", "value"}
 
 
+def live(store: CassandraStore, query: ReportQuery) -> ReportQuery:
+    """The query over the property's live generation: its data key in place of the property
+    (read once: a report sees one generation whole)."""
+    from footfall.store.cassandra.generations import data_key
+
+    pid = query.property_id
+    key = data_key(pid, store.live_generations([pid])[pid])
+    return msgspec.structs.replace(query, property_id=key)
+
+
 def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
+    query = live(store, query)
     first, last = _hours_for(query)
     chosen = fitting_set(query)
     if chosen is not None:
@@ -130,6 +143,7 @@ def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
 
 def run_realtime(store: CassandraStore, query: ReportQuery) -> ReportResult:
     store.report_sources["events"] += 1
+    query = live(store, query)
     duck = load(store, query)
     try:
         return duck.run_realtime(query)
