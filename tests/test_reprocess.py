@@ -167,7 +167,8 @@ def loaded(tmp_path: Path) -> Iterator[tuple[App, Simulation]]:
         clock=CLOCK,
     )
     app = App(runtime)
-    sim = simulate(seed=21, time_zone=ZONE, visitors_per_day=25, days=3, now_us=now_us())
+    sim = simulate(seed=21, time_zone=ZONE, visitors_per_day=30, days=4, now_us=now_us())
+    assert len(sim.events) > 300  # at any instant: more than five pages of 60
     send(app, sim)
     app.process()
     yield app, sim
@@ -220,7 +221,7 @@ def test_reports_see_the_old_data_until_the_switch_then_all_the_new(
     )
     assert r.status_code == 200, r.text
     assert start(app.http, pid).status_code == 202
-    for _ in range(4):  # four pages of 60 of the 315 raw events
+    for _ in range(4):  # four pages of 60 of the raw events
         assert runtime.rebuilder.run_once()
         assert snapshot(app.http, pid, sim) == before
     progress = status(app.http, pid).json()
@@ -351,7 +352,7 @@ def test_other_properties_are_processed_while_a_rebuild_runs(
 
 
 def test_the_progress_route_and_who_may_see_it(loaded: tuple[App, Simulation]) -> None:
-    app, _sim = loaded
+    app, sim = loaded
     pid = app.property.property_id
     runtime = app.runtime
     assert runtime.rebuilder is not None
@@ -369,7 +370,7 @@ def test_the_progress_route_and_who_may_see_it(loaded: tuple[App, Simulation]) -
     assert first.status_code == 202
     body = first.json()
     assert body["state"] == "running" and body["raw_events_read"] == 0
-    assert body["raw_events_total"] == 315 and body["finished_at"] is None
+    assert body["raw_events_total"] == len(sim.events) and body["finished_at"] is None
     assert body["started_at"] == iso(now_us()) == body["updated_at"]
     again = start(app.http, pid)  # a second request returns the running rebuild
     assert again.status_code == 202 and again.json() == body
@@ -396,8 +397,8 @@ def test_a_rebuild_resumes_by_itself_after_a_crash(tmp_path: Path) -> None:
     runtime = Runtime(settings, clock=CLOCK)
     app = App(runtime)
     pid = app.property.property_id
-    sim = simulate(seed=5, time_zone=ZONE, visitors_per_day=25, days=3, now_us=now_us())
-    assert len(sim.events) > 250
+    sim = simulate(seed=5, time_zone=ZONE, visitors_per_day=30, days=4, now_us=now_us())
+    assert len(sim.events) > 200  # at any instant: more than four pages of 50
     send(app, sim)
     app.process()
     assert (
