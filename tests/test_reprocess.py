@@ -57,27 +57,28 @@ REPORTS: list[tuple[list[str], list[str]]] = [
 ]
 
 
+def report_bodies(sim: Simulation) -> list[dict[str, Any]]:
+    return [
+        {
+            "dateRanges": [{"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}],
+            "limit": 100000,
+            "dimensions": [{"name": d} for d in dims],
+            "metrics": [{"name": m} for m in metrics],
+            "metricAggregations": ["TOTAL"],
+        }
+        for dims, metrics in REPORTS
+    ]
+
+
 def snapshot(http: SyncASGI, property_id: str, sim: Simulation) -> list[Any]:
     """Full report results (rows, totals, row counts), as a client sees them."""
     out = []
-    for dims, metrics in REPORTS:
-        r = http.post(
-            f"/v1beta/properties/{property_id}:runReport",
-            json={
-                "dateRanges": [
-                    {"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}
-                ],
-                "limit": 100000,
-                "dimensions": [{"name": d} for d in dims],
-                "metrics": [{"name": m} for m in metrics],
-                "metricAggregations": ["TOTAL"],
-            },
-            headers=AUTH,
-        )
+    for body in report_bodies(sim):
+        r = http.post(f"/v1beta/properties/{property_id}:runReport", json=body, headers=AUTH)
         assert r.status_code == 200, r.text
-        body = r.json()
-        body.pop("metadata", None)
-        out.append(body)
+        result = r.json()
+        result.pop("metadata", None)
+        out.append(result)
     return out
 
 
@@ -472,20 +473,10 @@ def test_a_store_from_before_generations_is_upgraded_in_place(tmp_path: Path) ->
 
 def _reports(server: Server, sim: Simulation) -> list[Any]:
     out = []
-    for dims, metrics in REPORTS:
-        body = server.report(
-            {
-                "dateRanges": [
-                    {"startDate": sim.start.isoformat(), "endDate": sim.end.isoformat()}
-                ],
-                "limit": 100000,
-                "dimensions": [{"name": d} for d in dims],
-                "metrics": [{"name": m} for m in metrics],
-                "metricAggregations": ["TOTAL"],
-            }
-        )
-        body.pop("metadata", None)
-        out.append(body)
+    for body in report_bodies(sim):
+        result = server.report(body)
+        result.pop("metadata", None)
+        out.append(result)
     return out
 
 

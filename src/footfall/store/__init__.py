@@ -72,6 +72,35 @@ class Rebuild(msgspec.Struct, kw_only=True, frozen=True):
 
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
+REBUILD_COLUMNS = (  # a stored rebuild, after its property_id
+    "generation",
+    "state",
+    "after_received_at",
+    "after_event_id",
+    "raw_read",
+    "raw_total",
+    "started_at",
+    "updated_at",
+    "finished_at",
+    "last_error",
+)
+
+
+def rebuild_values(r: Rebuild) -> list[object]:
+    """The values of ``REBUILD_COLUMNS``."""
+    received, event_id = r.after or (None, None)
+    return [
+        r.generation,
+        r.state,
+        received,
+        event_id,
+        r.raw_read,
+        r.raw_total,
+        r.started_at,
+        r.updated_at,
+        r.finished_at,
+        r.last_error,
+    ]
 
 
 class LostRebuild(Exception):

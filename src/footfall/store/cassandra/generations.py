@@ -17,26 +17,21 @@ from typing import Any
 
 import msgspec
 
-from footfall.store import DONE, RUNNING, LostRebuild, RawRow, Rebuild
+from footfall.store import (
+    DONE,
+    REBUILD_COLUMNS,
+    RUNNING,
+    LostRebuild,
+    RawRow,
+    Rebuild,
+    rebuild_values,
+)
 from footfall.store.cassandra.base import DAY_US, HOUR_US
 from footfall.store.cassandra.history import HistoryTables
 
 LEASE_US = 120_000_000  # a rebuild's owner renews it with every page; others wait this long
 LATE_US = 3_600_000_000  # raw events received this long before a rebuild began are in its range
-_COLUMNS = (
-    "generation",
-    "state",
-    "after_received_at",
-    "after_event_id",
-    "raw_read",
-    "raw_total",
-    "started_at",
-    "updated_at",
-    "finished_at",
-    "last_error",
-    "owner",
-    "lease_until",
-)
+_COLUMNS = (*REBUILD_COLUMNS, "owner", "lease_until")
 _SELECT = f"SELECT property_id, {', '.join(_COLUMNS)} FROM rebuilds"
 _SET = ", ".join(f"{c} = ?" for c in _COLUMNS)
 
@@ -97,21 +92,7 @@ class GenerationTables(HistoryTables):
         return sorted((_rebuild(r) for r in self._one(_SELECT)), key=lambda r: r.property_id)
 
     def _values(self, r: Rebuild, lease_until: int) -> list[Any]:
-        received, event_id = r.after or (None, None)
-        return [
-            r.generation,
-            r.state,
-            received,
-            event_id,
-            r.raw_read,
-            r.raw_total,
-            r.started_at,
-            r.updated_at,
-            r.finished_at,
-            r.last_error,
-            self.writer,
-            lease_until,
-        ]
+        return [*rebuild_values(r), self.writer, lease_until]
 
     def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
         last = self._stored(property_id)

@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import msgspec
 
-from footfall.store import DONE, RUNNING, LostRebuild, RawRow, Rebuild
+from footfall.store import (
+    DONE,
+    REBUILD_COLUMNS,
+    RUNNING,
+    LostRebuild,
+    RawRow,
+    Rebuild,
+    rebuild_values,
+)
 from footfall.store.duckdb.generation_upgrade import DERIVED
 
 _RAW_COLUMNS = "property_id, event_id, received_at, event_time, ip, payload"
-_REBUILD_COLUMNS = (
-    "property_id, generation, state, after_received_at, after_event_id, raw_read, raw_total, "
-    "started_at, updated_at, finished_at, last_error"
-)
+_REBUILD_COLUMNS = ", ".join(("property_id", *REBUILD_COLUMNS))
 DROP_CHUNK = 50_000  # rows of an old generation deleted per transaction
 
 
@@ -54,23 +59,10 @@ def rebuild_of(row: Sequence[Any]) -> Rebuild:
 
 
 def save_rebuild(con: duckdb.DuckDBPyConnection, r: Rebuild) -> None:
-    received, event_id = r.after or (None, None)
     con.execute(
         f"INSERT OR REPLACE INTO rebuilds ({_REBUILD_COLUMNS}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            r.property_id,
-            r.generation,
-            r.state,
-            received,
-            event_id,
-            r.raw_read,
-            r.raw_total,
-            r.started_at,
-            r.updated_at,
-            r.finished_at,
-            r.last_error,
-        ],
+        [r.property_id, *rebuild_values(r)],
     )
 
 
