@@ -13,6 +13,7 @@ At the end every event that got a 200 is in the reports, exactly once.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import os
 import sqlite3
@@ -82,7 +83,7 @@ def free_bytes(path: Path) -> int:
 def fill(mount: Path, leave: int) -> Path:
     """Grow a filler file until at most ``leave`` bytes are free (or the disk is full)."""
     filler = mount / "filler"
-    with filler.open("ab") as fh:
+    with filler.open("ab", buffering=0) as fh:
         while (free := free_bytes(mount)) > leave:
             try:
                 fh.write(b"\0" * max(4096, min(MB, free - leave)))
@@ -90,6 +91,35 @@ def fill(mount: Path, leave: int) -> Path:
             except OSError:
                 break
     return filler
+
+
+def accepted_for(load: Load, seconds: float) -> bool:
+    """No event was accepted during ``seconds``."""
+    before = load.snapshot()[0]
+    time.sleep(seconds)
+    return load.snapshot()[0] == before
+
+
+class Pinned:
+    """Keep at most ``leave`` bytes free, topping the filler up as the server gives space back
+    (a DuckDB checkpoint truncates its WAL), until stopped."""
+
+    def __init__(self, mount: Path, leave: int) -> None:
+        self.mount, self.leave = mount, leave
+        self.filler = fill(mount, leave)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05) and os.path.ismount(self.mount):
+            with contextlib.suppress(OSError):
+                fill(self.mount, self.leave)
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.filler.unlink(missing_ok=True)
 
 
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 120) -> None:
@@ -241,6 +271,9 @@ def refuse_drain_and_recover(server: Server, load: Load, disk: Path) -> None:
         lambda: "No space left" in (checks(server)["checks"]["processor"]["last_error"] or ""),
         timeout=30,
     )
+    # requests admitted before the disk filled may still be answered (SQLite reuses its WAL's
+    # space); once they are, nothing more is accepted
+    wait_for("requests in flight to be answered", lambda: accepted_for(load, 1.0), timeout=30)
     accepted = load.snapshot()[0]
     time.sleep(1.0)
     assert load.snapshot()[0] == accepted
@@ -252,21 +285,27 @@ def refuse_drain_and_recover(server: Server, load: Load, disk: Path) -> None:
     wait_for("readiness", lambda: checks(server)["status"] == "ready", timeout=60)
 
     # below the reserve: refused with a clear 503, while the processor drains the queue
-    filler = fill(disk, RESERVE - 8 * MB)
-    wait_for(
-        "503s naming the disk", lambda: any(DISK_MESSAGE in m for m in load.refusals), timeout=30
-    )
-    ready = checks(server)
-    assert ready["status"] == "not ready" and ready["checks"]["disk"]["status"] == "low"
-    wait_for("the processor to drain while the collector refuses", lambda: pending(server) == 0)
-    accepted, codes = load.snapshot()
-    time.sleep(1.0)
-    later, later_codes = load.snapshot()
-    assert later == accepted, "events were accepted below the reserve"
-    assert later_codes[503] > codes[503]
-    assert checks(server)["checks"]["processor"]["last_error"] is None
+    # the refusals so far were for the full disk: wait for new ones
+    seen = sum(n for m, n in load.refusals.items() if DISK_MESSAGE in m)
+    pinned = Pinned(disk, RESERVE - 8 * MB)
+    try:
+        wait_for(
+            "503s naming the disk",
+            lambda: sum(n for m, n in load.refusals.items() if DISK_MESSAGE in m) > seen,
+            timeout=30,
+        )
+        wait_for("readiness to say why", lambda: checks(server)["status"] == "not ready")
+        assert checks(server)["checks"]["disk"]["status"] == "low"
+        wait_for("the processor to drain while the collector refuses", lambda: pending(server) == 0)
+        accepted, codes = load.snapshot()
+        time.sleep(1.0)
+        later, later_codes = load.snapshot()
+        assert later == accepted, "events were accepted below the reserve"
+        assert later_codes[503] > codes[503]
+        assert checks(server)["checks"]["processor"]["last_error"] is None
 
-    filler.unlink()
+    finally:
+        pinned.release()
     wait_for("events to be accepted again", lambda: load.snapshot()[0] >= accepted + 2000, 60)
     wait_for("readiness", lambda: checks(server)["status"] == "ready", timeout=60)
 

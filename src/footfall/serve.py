@@ -39,7 +39,7 @@ from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline
 from footfall.process.processor import Processor
 from footfall.process.rates import ExchangeRates
-from footfall.process.reprocess import reprocess
+from footfall.process.reprocess import CLUSTER_SETTLE_S, Rebuilder
 from footfall.process.worker import Worker
 from footfall.queue import (
     Publisher,
@@ -145,6 +145,22 @@ class Runtime:
             if "process" in roles
             else None
         )
+        # re-processing runs where the processor runs: it finishes on the processor's thread
+        self.rebuilder: Rebuilder | None = (
+            Rebuilder(
+                self.store,
+                self.tenancy.property,
+                build_pipeline(geo=self.geo, salts=self.salts, rates=self.rates),
+                self.worker.submit,
+                clock,
+                batch_size=settings.batch_size,
+                settle_s=CLUSTER_SETTLE_S
+                if urlsplit(settings.store_url).scheme == "cassandra"
+                else 0.0,
+            )
+            if self.worker is not None
+            else None
+        )
         self.scheduler: RollupScheduler | None = None
         if "rollup" in roles:
             from footfall.store.cassandra import CassandraStore
@@ -176,6 +192,8 @@ class Runtime:
     def start(self) -> None:
         if self.worker is not None:
             self.worker.start()
+        if self.rebuilder is not None:
+            self.rebuilder.start()  # resumes the rebuilds a previous process left unfinished
         if self.scheduler is not None:
             self.scheduler.start()
         self._maintenance = threading.Thread(
@@ -197,12 +215,6 @@ class Runtime:
                 else:
                     log.exception("maintenance failed")
 
-    def reprocess(self, property_id: str) -> int:
-        """Rebuild a property's derived data from raw events (call through ``worker.submit``)."""
-        return reprocess(
-            property_id, self.store, self.store, self.processor, batch_size=self.settings.batch_size
-        )
-
     def forget_expired(self, now_us: int) -> None:
         """Clear client addresses and salts past the raw window; events past each property's retention."""
         horizon = now_us - self.settings.raw_retention_hours * 3_600_000_000
@@ -220,6 +232,8 @@ class Runtime:
         self._stop.set()
         if self.publisher is not None:
             self.publisher.close()  # flushes every pending group commit first
+        if self.rebuilder is not None:
+            self.rebuilder.stop()  # before the processor: a rebuild may wait on its thread
         if self.worker is not None:
             self.worker.stop()
             self.worker.dead_letters.close()
@@ -243,6 +257,20 @@ class Runtime:
                 "last_error": worker.last_error or None,
                 "events": dict(self.processor.totals),
             }
+        rebuilder = self.rebuilder
+        if rebuilder is not None:
+            checks["reprocess"] = {
+                "alive": rebuilder.alive,
+                "running": [
+                    {
+                        "property_id": r.property_id,
+                        "raw_events_read": r.raw_read,
+                        "raw_events_total": r.raw_total,
+                        "last_error": r.last_error or None,
+                    }
+                    for r in rebuilder.running()
+                ],
+            }
         try:
             checks["queue"] = {"pending": pending(self.settings.queue_url, PROCESSOR_GROUP)}
         except Exception as exc:
@@ -258,6 +286,8 @@ class Runtime:
             worker is None or (worker.alive and not worker.last_error)
         )
         ready = ready and not self.disk.low
+        if rebuilder is not None and worker is not None and worker.alive:
+            ready = ready and rebuilder.alive  # unfinished rebuilds resume only on that thread
         if self.scheduler is not None:
             rollup_ready, checks["rollup"] = self.scheduler.readiness()
             ready = ready and rollup_ready
@@ -272,15 +302,14 @@ def create_app(runtime: Runtime) -> Starlette:
             runtime.settings, gateway, runtime.publisher, runtime.clock, disk=runtime.disk
         ).routes()
     if "api" in runtime.roles:
-        worker = runtime.worker
         routes_by_role += ReportApi(
             gateway, runtime.store, runtime.clock, runtime.settings
         ).routes()
         routes_by_role += AdminApi(
             gateway,
             runtime.tenancy,
-            worker.submit if worker else None,
-            runtime.reprocess,
+            runtime.rebuilder,
+            runtime.store,
             runtime.clock,
             rates=runtime.rates,
         ).routes()

@@ -10,12 +10,9 @@ secrets are shown in clear once, in the response that creates them; listings sho
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -28,10 +25,13 @@ from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.responses import json_response
 from footfall.process.rates import ExchangeRates, RatesIn
+from footfall.store import Generations, Rebuild
 from footfall.tenancy.model import ApiKey, ApiSecret, Property, Record, Scope, Stream
 from footfall.tenancy.service import Created, Tenancy
 
-Submit = Callable[[Callable[[], Any]], "Future[Any]"]
+if TYPE_CHECKING:
+    from footfall.process.reprocess import Rebuilder
+
 MAX_BODY = 20_000
 MAX_RATES_BODY = 2_000_000  # a load of exchange rates: some 100,000 rates
 MAX_RATES_LISTED = 100_000
@@ -114,6 +114,21 @@ def public(record: Record) -> dict[str, Any]:
     return out
 
 
+def rebuild_status(r: Rebuild) -> dict[str, Any]:
+    """A property's re-processing as the API shows it."""
+    return {
+        "property_id": r.property_id,
+        "state": r.state,
+        "generation": r.generation,
+        "raw_events_read": r.raw_read,
+        "raw_events_total": r.raw_total,
+        "started_at": _time(r.started_at),
+        "updated_at": _time(r.updated_at),
+        "finished_at": _time(r.finished_at),
+        "last_error": r.last_error or None,
+    }
+
+
 def created(item: Created) -> dict[str, Any]:
     return {**public(item.record), "value": item.value, "note": "shown once: store it now"}
 
@@ -135,8 +150,8 @@ class AdminApi:
         self,
         gateway: Gateway,
         tenancy: Tenancy,
-        submit: Submit | None,
-        reprocess: Callable[[str], int],
+        rebuilder: Rebuilder | None,
+        generations: Generations,
         clock: Clock = system_clock,
         *,
         rates: ExchangeRates,
@@ -145,8 +160,8 @@ class AdminApi:
         self.gateway = gateway
         self.clock = clock
         self.tenancy = tenancy
-        self.submit = submit
-        self.reprocess = reprocess
+        self.rebuilder = rebuilder  # None where no processor runs
+        self.generations = generations
 
     def routes(self) -> list[Route]:
         g = self.gateway.guard
@@ -168,6 +183,7 @@ class AdminApi:
                 self.reprocess_property,
                 "reprocessProperty",
             ),
+            (prop + "/{property_id}/reprocess", "GET", a, self.reprocessing, "getReprocessing"),
             (prop + "/{property_id}/usage", "GET", a, self.usage, "getUsage"),
             (prop + "/{property_id}/streams", "GET", a, self.list_streams, "listStreams"),
             (prop + "/{property_id}/streams", "POST", a, self.create_stream, "createStream"),
@@ -317,21 +333,22 @@ class AdminApi:
         return json_response(public(self.tenancy.delete_property(prop.property_id)))
 
     async def reprocess_property(self, request: Request) -> Response:
+        """Start a rebuild, or (one is running) return that one: 202 with its status."""
         prop = self._property(request)
-        if self.submit is None:
+        if self.rebuilder is None:
             raise ApiError(
                 503, "re-processing runs where the processor runs; this server has no process role"
             )
-        started = time.monotonic()
-        future = await run_in_threadpool(self.submit, lambda: self.reprocess(prop.property_id))
-        events = await asyncio.wrap_future(future)
-        return json_response(
-            {
-                "property": prop.property_id,
-                "rawEvents": events,
-                "seconds": round(time.monotonic() - started, 3),
-            }
-        )
+        rebuild = await run_in_threadpool(self.rebuilder.request, prop.property_id)
+        return json_response(rebuild_status(rebuild), 202)
+
+    async def reprocessing(self, request: Request) -> Response:
+        """The property's latest rebuild: running, done or failed."""
+        prop = self._property(request)
+        found = await run_in_threadpool(self.generations.rebuilds, prop.property_id)
+        if not found:
+            raise ApiError(404, f"property {prop.property_id} has not been re-processed")
+        return json_response(rebuild_status(found[0]))
 
     async def usage(self, request: Request) -> Response:
         """Usage per hour: ``?start=`` and ``?end=`` in ISO 8601 (default: the last 24 hours)."""

@@ -134,9 +134,7 @@ class ReportApi:
         for i, req in enumerate(batch.requests):
             with _in_request(i):
                 _same_property(req.property, prop, "property")
-                queries.append(
-                    self._capped(build_query(req, prop.property_id, today), req.limit)
-                )
+                queries.append(self._capped(build_query(req, prop.property_id, today), req.limit))
 
         def run_all() -> dict[str, Any]:  # one turn of the runner for the whole batch
             reports = []
@@ -147,9 +145,7 @@ class ReportApi:
 
         return await self._bounded(request, run_all)
 
-    async def _report(
-        self, request: Request, req: RunReportRequest, prop: Property
-    ) -> Response:
+    async def _report(self, request: Request, req: RunReportRequest, prop: Property) -> Response:
         today = local_date(self.clock(), prop.time_zone)
         query = self._capped(build_query(req, prop.property_id, today), req.limit)
         return await self._bounded(
@@ -164,7 +160,10 @@ class ReportApi:
         return await self._bounded(
             request,
             lambda: to_response(
-                query, self.reports.run_realtime(query), prop, kind="analyticsData#runRealtimeReport"
+                query,
+                self.reports.run_realtime(query),
+                prop,
+                kind="analyticsData#runRealtimeReport",
             ),
         )
 

@@ -3,7 +3,8 @@
 Small protocols, because the write path, tenancy metadata and reports are used by different
 roles: the processor writes events (:class:`EventStore`), the gateway looks up tenancy records
 (:class:`TenancyStore`) and counts usage (:class:`UsageStore`), and the report engine reads
-(:class:`ReportStore`).
+(:class:`ReportStore`). Re-processing reads raw events (:class:`RawHistory`) and builds a new
+generation of a property's derived data beside the live one (:class:`Generations`).
 
 URLs: ``duckdb:///path/footfall.duckdb`` (embedded); ``memory://`` is DuckDB in memory (tests);
 ``cassandra://host[,host]:port/keyspace`` (cluster).
@@ -54,9 +55,64 @@ class SessionRef(msgspec.Struct, frozen=True):
     start_time: int
 
 
+class Rebuild(msgspec.Struct, kw_only=True, frozen=True):
+    """A property's re-processing: its raw events read again into a new ``generation`` of
+    derived data, which becomes the live one when complete."""
+
+    property_id: str
+    generation: int  # the generation it builds
+    state: str  # RUNNING, DONE or FAILED
+    after: tuple[int, str] | None = None  # cursor: the last raw event read (received_at, event_id)
+    raw_read: int = 0  # raw events processed into the generation so far
+    raw_total: int = 0  # the property's raw events when it started (or, when done, all read)
+    started_at: int = 0  # µs since the epoch
+    updated_at: int = 0
+    finished_at: int | None = None
+    last_error: str = ""
+
+
+RUNNING, DONE, FAILED = "running", "done", "failed"
+REBUILD_COLUMNS = (  # a stored rebuild, after its property_id
+    "generation",
+    "state",
+    "after_received_at",
+    "after_event_id",
+    "raw_read",
+    "raw_total",
+    "started_at",
+    "updated_at",
+    "finished_at",
+    "last_error",
+)
+
+
+def rebuild_values(r: Rebuild) -> list[object]:
+    """The values of ``REBUILD_COLUMNS``."""
+    received, event_id = r.after or (None, None)
+    return [
+        r.generation,
+        r.state,
+        received,
+        event_id,
+        r.raw_read,
+        r.raw_total,
+        r.started_at,
+        r.updated_at,
+        r.finished_at,
+        r.last_error,
+    ]
+
+
+class LostRebuild(Exception):
+    """Another process runs this rebuild now (a shared store whose lease it took over)."""
+
+
 class WriteSet(msgspec.Struct, kw_only=True):
     """Everything one processed batch changes (one transaction where the store has them;
-    otherwise idempotent writes, replayed whole after a crash)."""
+    otherwise idempotent writes, replayed whole after a crash).
+
+    The derived rows go to each property's live generation, or, for a rebuild, to
+    ``generation``; ``rebuild`` is the rebuild's progress, stored with them."""
 
     raw: list[RawRow] = []
     events: list[EnrichedEvent] = []
@@ -65,14 +121,20 @@ class WriteSet(msgspec.Struct, kw_only=True):
     sessions: list[Session] = []
     first_seen: list[tuple[str, str, int, str]] = []  # (property, visitor, event_time, event_id)
     dead_letters: list[DeadLetter] = []
+    generation: int | None = None  # None: each property's live generation
+    rebuild: Rebuild | None = None
 
 
 class EventStore(Protocol):
-    def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Reads and writes of derived data: each property's live generation, or ``generation``."""
+
+    def known_event_ids(
+        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+    ) -> set[tuple[str, str]]:
         """Which (property_id, event_id) pairs are already stored."""
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
     ) -> list[EnrichedEvent]:
         """Stored events of every session within ``timeout_us`` of a probe's span."""
 
@@ -86,8 +148,35 @@ class RawHistory(Protocol):
     def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
         """The next raw events by (received_at, event_id) after ``after``."""
 
-    def reset_derived(self, property_id: str) -> None:
-        """Delete everything derived from raw events: events, sessions, visitors, dead letters."""
+    def raw_unbuilt(self, property_id: str, generation: int, limit: int) -> list[RawRow]:
+        """Raw events that ``generation`` holds neither an event nor a dead letter of, by
+        (received_at, event_id): what a rebuild has yet to read, wherever they sort."""
+
+
+class Generations(Protocol):
+    """Each property's derived data (events, sessions, visitors, dead letters) belongs to a
+    generation. Reports and the processor use the live one (0 until a rebuild switches); a
+    rebuild writes the next one beside it, then switches in one step."""
+
+    def rebuilds(self, property_id: str | None = None) -> list[Rebuild]:
+        """The latest rebuild of the property, or of every property that had one."""
+
+    def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
+        """Start a rebuild into a new generation, unless one is running: return that one."""
+
+    def claim_rebuilds(self, now_us: int) -> list[Rebuild]:
+        """The running rebuilds this process is to run: every one on a store it alone writes;
+        on a shared store, its own and those whose owner stopped renewing its lease."""
+
+    def switch_generation(self, rebuild: Rebuild) -> bool:
+        """Make the rebuild's generation live and store the rebuild as done, in one step.
+        False, and nothing changed, when the new generation is not ready for reports yet
+        (on the cluster, until its rollups are built); :class:`LostRebuild` when the stored
+        rebuild is not this running one."""
+
+    def drop_generations(self, property_id: str) -> int:
+        """Delete the property's derived rows of every generation that is neither live nor
+        being built; returns how many (where the store counts them)."""
 
 
 R = TypeVar("R", bound=Record)
@@ -176,6 +265,7 @@ class Retention(Protocol):
 class Store(
     EventStore,
     RawHistory,
+    Generations,
     TenancyStore,
     UsageStore,
     MetaStore,

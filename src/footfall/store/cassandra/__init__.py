@@ -6,9 +6,14 @@ writes the same rows again. There are no multi-partition transactions, so a batc
 an order that makes a partial write harmless: events, sessions and visitors first, the dedupe
 markers (``event_ids``) last, so a replayed batch is never mistaken for a duplicate.
 
-The tables: events and sessions here, raw history and retention in :mod:`.history`, tenancy,
-usage and meta in :mod:`.tenancy`, rollups in :mod:`.rollups`, exchange rates in :mod:`.rates`,
-reports in :mod:`.reports`; connection and helpers in :mod:`.base`.
+Derived rows are stored under their generation's data key (:mod:`.generations`): the
+processor's reads and writes map each property to its live generation's key (or a rebuild's)
+here, and the rows it gets back to the property again.
+
+The tables: events and sessions here, raw history and retention in :mod:`.history`,
+generations and rebuilds in :mod:`.generations`, tenancy, usage and meta in :mod:`.tenancy`,
+rollups in :mod:`.rollups`, exchange rates in :mod:`.rates`, reports in :mod:`.reports`;
+connection and helpers in :mod:`.base`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from typing import Any
+
+import msgspec
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent, Session
@@ -34,7 +41,7 @@ from footfall.store.cassandra.base import (
     month_of,
     shard_of,
 )
-from footfall.store.cassandra.history import HistoryTables
+from footfall.store.cassandra.generations import GenerationTables, property_of
 from footfall.store.cassandra.rates import RateTables
 from footfall.store.cassandra.rollups import RollupTables
 from footfall.store.cassandra.tenancy import TenancyTables
@@ -42,12 +49,13 @@ from footfall.store.cassandra.tenancy import TenancyTables
 __all__ = ["EVENT_COLUMNS", "SESSION_COLUMNS", "CassandraStore", "SchemaOutOfDate"]
 
 
-class CassandraStore(HistoryTables, TenancyTables, RollupTables, RateTables):
+class CassandraStore(GenerationTables, TenancyTables, RollupTables, RateTables):
     def __init__(self, url: str, *, settings: Settings | None = None, **kw: Any) -> None:
         super().__init__(url, **kw)
         self.settings = settings
         self.report_sources = {"rollups": 0, "spark": 0, "events": 0}
         self.partition_batches = True  # rows of one partition in one UNLOGGED batch
+        self._switch_marks = {}
         self._spark: Any = None
         self._spark_lock = threading.Lock()
 
@@ -67,14 +75,27 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables, RateTables):
 
     # -- EventStore -----------------------------------------------------------------------
 
-    def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    def known_event_ids(
+        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+    ) -> set[tuple[str, str]]:
+        key_of = self.data_keys((k[0] for k in keys), generation)
         found = self._many(
             "SELECT property_id, event_id FROM event_ids WHERE property_id = ? AND event_id = ?",
-            keys,
+            [(key_of[p], e) for p, e in keys],
         )
-        return {(rows[0].property_id, rows[0].event_id) for rows in found if rows}
+        return {(property_of(rows[0].property_id), rows[0].event_id) for rows in found if rows}
 
     def session_events(
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
+    ) -> list[EnrichedEvent]:
+        key_of = self.data_keys((p.property_id for p in probes), generation)
+        probes = [msgspec.structs.replace(p, property_id=key_of[p.property_id]) for p in probes]
+        return [
+            msgspec.structs.replace(e, property_id=property_of(e.property_id))
+            for e in self._session_events(probes, timeout_us)
+        ]
+
+    def _session_events(
         self, probes: Sequence[SessionProbe], timeout_us: int
     ) -> list[EnrichedEvent]:
         sessions = self._many(
@@ -152,7 +173,33 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables, RateTables):
         else:
             self._many(cql, rows)
 
+    def _keyed(self, writes: WriteSet) -> WriteSet:
+        """The write with its derived rows under their data keys (raw rows keep the property)."""
+        ids = {e.property_id for e in [*writes.events, *writes.rekeyed]}
+        ids |= {s.property_id for s in writes.sessions}
+        ids |= {s.property_id for s in writes.stale_sessions}
+        ids |= {d.property_id for d in writes.dead_letters if d.property_id}
+        ids |= {f[0] for f in writes.first_seen}
+        key_of = self.data_keys(ids, writes.generation)
+        key_of[""] = ""  # the dead letter of a message that could not be decoded
+
+        def keyed(items: Sequence[Any]) -> list[Any]:
+            return [msgspec.structs.replace(x, property_id=key_of[x.property_id]) for x in items]
+
+        return WriteSet(
+            raw=writes.raw,
+            events=keyed(writes.events),
+            rekeyed=keyed(writes.rekeyed),
+            stale_sessions=keyed(writes.stale_sessions),
+            sessions=keyed(writes.sessions),
+            first_seen=[(key_of[p], v, t, e) for p, v, t, e in writes.first_seen],
+            dead_letters=keyed(writes.dead_letters),
+            generation=writes.generation,
+            rebuild=writes.rebuild,
+        )
+
     def write(self, writes: WriteSet) -> None:
+        writes = self._keyed(writes)
         now = dt.datetime.now(dt.UTC)
         now_us = int(now.timestamp() * 1e6)
         raw = writes.raw
@@ -302,6 +349,8 @@ class CassandraStore(HistoryTables, TenancyTables, RollupTables, RateTables):
             _insert("event_ids", ("property_id", "event_id", "event_time")),
             [(e.property_id, e.event_id, e.event_time) for e in writes.events],
         )
+        if writes.rebuild is not None:  # after the rows it covers
+            self.save_rebuild(writes.rebuild)
 
     @staticmethod
     def _session_row(s: Session) -> list[Any]:

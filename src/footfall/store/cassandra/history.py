@@ -1,9 +1,11 @@
-"""Raw history (re-processing) and retention on Cassandra."""
+"""Raw history (re-processing) and retention on Cassandra. Derived rows are stored under a
+generation's data key (:mod:`.generations`); ``_forget_events`` takes one."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from footfall.store import RawRow
 from footfall.store.cassandra.base import HOUR_US, CassandraBase, hour_of, month_of
@@ -12,61 +14,57 @@ DAY_US = 24 * HOUR_US
 
 
 class HistoryTables(CassandraBase):
+    if TYPE_CHECKING:  # GenerationTables
+
+        def retained_keys(self, property_id: str) -> list[str]: ...
+
     # -- RawHistory ---------------------------------------------------------------------------
 
-    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
+    def raw_hour(self, property_id: str, hour: int, after: tuple[int, str] | None) -> list[RawRow]:
+        """One hour's raw events after ``after``, by (received_at, event_id), with addresses."""
         received, event_id = after or (-1, "")
+        keys = [(property_id, hour, shard, received, event_id) for shard in range(self.shards)]
+        rows = [
+            r
+            for found in self._many(
+                "SELECT received_at, event_id, event_time, payload FROM raw_events WHERE property_id = ? "
+                "AND hour = ? AND shard = ? AND (received_at, event_id) > (?, ?)",
+                keys,
+            )
+            for r in found
+        ]
+        ips = {
+            (r.received_at, r.event_id): r.ip
+            for found in self._many(
+                "SELECT received_at, event_id, ip FROM raw_ips WHERE property_id = ? AND hour = ? AND shard = ? "
+                "AND (received_at, event_id) > (?, ?)",
+                keys,
+            )
+            for r in found
+        }
+        rows.sort(key=lambda r: (r.received_at, r.event_id))
+        return [
+            RawRow(
+                property_id,
+                r.event_id,
+                r.received_at,
+                r.event_time,
+                ips.get((r.received_at, r.event_id)),
+                bytes(r.payload),
+            )
+            for r in rows
+        ]
+
+    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
+        received = after[0] if after else -1
         page: list[RawRow] = []
         for hour in self._hours("raw_hours", property_id):
             if hour + HOUR_US <= received:
                 continue
-            keys = [(property_id, hour, shard, received, event_id) for shard in range(self.shards)]
-            rows = [
-                r
-                for found in self._many(
-                    "SELECT received_at, event_id, event_time, payload FROM raw_events WHERE property_id = ? "
-                    "AND hour = ? AND shard = ? AND (received_at, event_id) > (?, ?)",
-                    keys,
-                )
-                for r in found
-            ]
-            ips = {
-                (r.received_at, r.event_id): r.ip
-                for found in self._many(
-                    "SELECT received_at, event_id, ip FROM raw_ips WHERE property_id = ? AND hour = ? AND shard = ? "
-                    "AND (received_at, event_id) > (?, ?)",
-                    keys,
-                )
-                for r in found
-            }
-            rows.sort(key=lambda r: (r.received_at, r.event_id))
-            page += [
-                RawRow(
-                    property_id,
-                    r.event_id,
-                    r.received_at,
-                    r.event_time,
-                    ips.get((r.received_at, r.event_id)),
-                    bytes(r.payload),
-                )
-                for r in rows
-            ]
+            page += self.raw_hour(property_id, hour, after)
             if len(page) >= limit:
                 break
         return page[:limit]
-
-    def reset_derived(self, property_id: str) -> None:
-        self._forget_events(property_id, self._hours("event_hours", property_id))
-        days = [
-            r.day
-            for r in self._one(
-                "SELECT day FROM dead_letter_days WHERE property_id = ?", (property_id,)
-            )
-        ]
-        self._many(
-            "DELETE FROM dead_letters WHERE property_id = ? AND day = ?",
-            [(property_id, d) for d in days],
-        )
 
     def _forget_events(self, property_id: str, hours: Sequence[int]) -> None:
         """Delete the events of these hours and everything derived from them."""
@@ -125,9 +123,8 @@ class HistoryTables(CassandraBase):
 
     def delete_before(self, property_id: str, before_us: int) -> None:
         cutoff = hour_of(before_us)
-        self._forget_events(
-            property_id, [h for h in self._hours("event_hours", property_id) if h < cutoff]
-        )
+        for key in self.retained_keys(property_id):
+            self._forget_events(key, [h for h in self._hours("event_hours", key) if h < cutoff])
         old_raw = [h for h in self._hours("raw_hours", property_id) if h < cutoff]
         partitions = [(property_id, h, s) for h in old_raw for s in range(self.shards)]
         self._many(

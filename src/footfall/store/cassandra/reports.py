@@ -6,6 +6,8 @@
 - runRealtimeReport from the last hour's event partitions: they are read into an in-memory
   DuckDB and the realtime compiler runs there.
 
+Each reads the property's live generation (its data key, :mod:`.generations`).
+
 Each path gives the embedded shape's answer (tests/cluster check it against the simulator's
 ground truth); the caller cannot tell them apart.
 """
@@ -83,11 +85,15 @@ def load(store: CassandraStore, query: ReportQuery) -> DuckDBStore:
             duck_arrow.events_table(events),
         )
         duck._insert(
-            con, "INSERT INTO sessions SELECT * FROM _batch", duck_arrow.sessions_table(sessions)
+            con,
+            f"INSERT INTO sessions ({', '.join(duck_arrow.SESSION_SCHEMA.names)}) "
+            "SELECT * FROM _batch",
+            duck_arrow.sessions_table(sessions),
         )
         duck._insert(
             con,
-            "INSERT INTO visitors SELECT * FROM _batch",
+            "INSERT INTO visitors (property_id, visitor_id, first_time, first_event_id) "
+            "SELECT * FROM _batch",
             duck_arrow.rows_table(
                 ["property_id", "visitor_id", "first_time", "first_event_id"],
                 [pa.string(), pa.string(), pa.int64(), pa.string()],
@@ -112,7 +118,18 @@ def _event(row: Any, columns: list[str]) -> EnrichedEvent:
 _NULLABLE = {"client_id", "user_id", "client_session_id", "value_micros"}
 
 
+def live(store: CassandraStore, query: ReportQuery) -> ReportQuery:
+    """The query over the property's live generation: its data key in place of the property
+    (read once: a report sees one generation whole)."""
+    from footfall.store.cassandra.generations import data_key
+
+    pid = query.property_id
+    key = data_key(pid, store.live_generations([pid])[pid])
+    return msgspec.structs.replace(query, property_id=key)
+
+
 def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
+    query = live(store, query)
     first, last = _hours_for(query)
     chosen = fitting_set(query)
     if chosen is not None:
@@ -130,6 +147,7 @@ def run_report(store: CassandraStore, query: ReportQuery) -> ReportResult:
 
 def run_realtime(store: CassandraStore, query: ReportQuery) -> ReportResult:
     store.report_sources["events"] += 1
+    query = live(store, query)
     duck = load(store, query)
     try:
         return duck.run_realtime(query)

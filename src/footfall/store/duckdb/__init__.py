@@ -13,6 +13,10 @@ With settings, the engine keeps to ``duckdb_memory_limit`` and spills bigger sor
 to ``<data_dir>/duckdb-tmp``, there is one reader cursor more than ``report_workers`` (so
 reports never hold every one), and a report past ``report_timeout`` is interrupted on its
 cursor, which stays usable, and raises :class:`ReportTimeout`.
+
+Derived rows carry their property's generation (:class:`footfall.store.Generations`): the
+processor reads and writes each property's live one, a rebuild the one it builds on a cursor of
+its own, and a report reads the live generation and its rows in one snapshot.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import datetime as dt
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +35,9 @@ import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import R, RateRow, RawRow, ReportTimeout, SessionProbe, UsageRow, WriteSet
+from footfall.store import R, RateRow, ReportTimeout, SessionProbe, UsageRow, WriteSet
 from footfall.store.duckdb import arrow
+from footfall.store.duckdb.history import HistoryTables, live_generations, save_rebuild
 from footfall.store.duckdb.migrate import migrate
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
@@ -45,6 +50,7 @@ READERS = 4  # without settings
 REOPEN_EVERY_S = 1.0
 TEMP_DIRECTORY = "duckdb-tmp"  # under data_dir: where queries spill past the memory limit
 _EVENT_COLUMNS = ", ".join(arrow.EVENT_SCHEMA.names)
+_SESSION_COLUMNS = ", ".join(arrow.SESSION_SCHEMA.names)
 _SESSION_UPDATE = ", ".join(
     f"{c} = excluded.{c}"
     for c in arrow.SESSION_SCHEMA.names
@@ -52,7 +58,7 @@ _SESSION_UPDATE = ", ".join(
 )
 
 
-class DuckDBStore:
+class DuckDBStore(HistoryTables):
     """Results are always read with ``fetchall``: DuckDB refuses ``register`` on a connection
     whose last result was not read to the end."""
 
@@ -74,6 +80,8 @@ class DuckDBStore:
         self._readers: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue()
         self._ingest_lock = threading.Lock()
         self._lookup_lock = threading.Lock()
+        # a rebuild's reads (raw pages, its generation's sessions): the processor never waits on them
+        self._history_lock = threading.Lock()
         self._invalidated = False
         self._next_reopen = 0.0
         self._open()
@@ -95,12 +103,13 @@ class DuckDBStore:
         # holding every reader never stall ingestion or authentication
         self._ingest = con.cursor()
         self._lookup = con.cursor()
+        self._history = con.cursor()
 
     def _reopen(self) -> None:
         """Close every cursor (waiting for reports in flight, which fail at once on an
         invalidated database) and open the database again; on failure, try again at the next
         use after ``REOPEN_EVERY_S``."""
-        with self._lock, self._ingest_lock, self._lookup_lock:
+        with self._lock, self._ingest_lock, self._lookup_lock, self._history_lock:
             if not self._invalidated:
                 return  # another thread has done it
             if time.monotonic() < self._next_reopen:
@@ -110,7 +119,7 @@ class DuckDBStore:
                 )
             self._next_reopen = time.monotonic() + REOPEN_EVERY_S
             old = [self._readers.get() for _ in range(self._reader_count)]
-            for cur in [*old, self._ingest, self._lookup, self._con]:
+            for cur in [*old, self._ingest, self._lookup, self._history, self._con]:
                 with contextlib.suppress(duckdb.Error):
                     cur.close()
             try:
@@ -153,6 +162,24 @@ class DuckDBStore:
             yield self._lookup
 
     @contextlib.contextmanager
+    def _history_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._guard(), self._history_lock:
+            yield self._history
+
+    def _derived_reader(self, generation: int | None) -> Any:
+        """The processor's cursor for the live generations, the rebuild's for its own."""
+        return self._ingest_reader() if generation is None else self._history_reader()
+
+    def _generations(
+        self, cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str], generation: int | None
+    ) -> list[int]:
+        """The generation of each row's property: ``generation``, or the property's live one."""
+        if generation is not None:
+            return [generation] * len(property_ids)
+        live = live_generations(cur, property_ids)
+        return [live.get(p, 0) for p in property_ids]
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._guard(), self._lock:
             con = self._con
@@ -177,39 +204,51 @@ class DuckDBStore:
 
     # -- EventStore -----------------------------------------------------------------------
 
-    def known_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    def known_event_ids(
+        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+    ) -> set[tuple[str, str]]:
         if not keys:
             return set()
-        table = arrow.rows_table(["property_id", "event_id"], [pa.string(), pa.string()], keys)
-        with self._ingest_reader() as cur:
+        with self._derived_reader(generation) as cur:
+            gens = self._generations(cur, [k[0] for k in keys], generation)
+            table = arrow.rows_table(
+                ["property_id", "event_id", "generation"],
+                [pa.string(), pa.string(), pa.int32()],
+                [(p, e, g) for (p, e), g in zip(keys, gens, strict=True)],
+            )
             cur.register("_keys", table)
             try:
                 rows = cur.execute(
                     "SELECT e.property_id, e.event_id FROM events e "
-                    "SEMI JOIN _keys k ON e.property_id = k.property_id AND e.event_id = k.event_id"
+                    "SEMI JOIN _keys k ON e.property_id = k.property_id AND e.event_id = k.event_id "
+                    "AND e.generation = k.generation"
                 ).fetchall()
             finally:
                 cur.unregister("_keys")
         return {(r[0], r[1]) for r in rows}
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
     ) -> list[EnrichedEvent]:
         if not probes:
             return []
-        table = arrow.rows_table(
-            ["property_id", "visitor_id", "csid", "lo", "hi"],
-            [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64()],
-            [(p.property_id, p.visitor_id, p.client_session_id, p.lo, p.hi) for p in probes],
-        )
         lowest = min(p.lo for p in probes) - timeout_us
-        with self._ingest_reader() as cur:
+        with self._derived_reader(generation) as cur:
+            gens = self._generations(cur, [p.property_id for p in probes], generation)
+            table = arrow.rows_table(
+                ["property_id", "visitor_id", "csid", "lo", "hi", "generation"],
+                [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(), pa.int32()],
+                [
+                    (p.property_id, p.visitor_id, p.client_session_id, p.lo, p.hi, g)
+                    for p, g in zip(probes, gens, strict=True)
+                ],
+            )
             cur.register("_probes", table)
             try:
                 found = cur.execute(
-                    "SELECT DISTINCT s.property_id, s.session_key, s.start_time, s.end_time "
-                    "FROM sessions s JOIN _probes p ON s.property_id = p.property_id "
-                    "AND s.visitor_id = p.visitor_id "
+                    "SELECT DISTINCT s.property_id, s.session_key, s.start_time, s.end_time, "
+                    "s.generation FROM sessions s JOIN _probes p ON s.property_id = p.property_id "
+                    "AND s.generation = p.generation AND s.visitor_id = p.visitor_id "
                     "AND s.client_session_id IS NOT DISTINCT FROM p.csid "
                     "AND s.start_time <= p.hi + ? AND s.end_time >= p.lo - ? "
                     "WHERE s.end_time >= ?",
@@ -220,15 +259,16 @@ class DuckDBStore:
             if not found:
                 return []
             keys = arrow.rows_table(
-                ["property_id", "session_key"],
-                [pa.string(), pa.string()],
-                [(r[0], r[1]) for r in found],
+                ["property_id", "session_key", "generation"],
+                [pa.string(), pa.string(), pa.int32()],
+                [(r[0], r[1], r[4]) for r in found],
             )
             cur.register("_sessions", keys)
             try:
                 result = cur.execute(
                     f"SELECT {_EVENT_COLUMNS} FROM events e SEMI JOIN _sessions k "
-                    "ON e.property_id = k.property_id AND e.session_key = k.session_key "
+                    "ON e.property_id = k.property_id AND e.generation = k.generation "
+                    "AND e.session_key = k.session_key "
                     "WHERE e.event_time BETWEEN ? AND ?",
                     [min(r[2] for r in found), max(r[3] for r in found)],
                 )
@@ -247,84 +287,109 @@ class DuckDBStore:
                 for r in writes.raw
             ],
         )
-        rekeyed = arrow.rows_table(
-            ["property_id", "event_id", "session_key"],
-            [pa.string()] * 3,
-            [(e.property_id, e.event_id, e.session_key) for e in writes.rekeyed],
-        )
-        stale = arrow.rows_table(
-            ["property_id", "session_key"],
-            [pa.string()] * 2,
-            [(s.property_id, s.session_key) for s in writes.stale_sessions],
-        )
-        first_seen = arrow.rows_table(
-            ["property_id", "visitor_id", "first_time", "first_event_id"],
-            [pa.string(), pa.string(), pa.int64(), pa.string()],
-            writes.first_seen,
-        )
-        dead = arrow.rows_table(
-            ["property_id", "event_id", "reason", "detail", "received_at", "payload"],
-            [pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.binary()],
-            [
-                (d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload)
-                for d in writes.dead_letters
-            ],
-        )
         with self._transaction() as con:
+            gen = self._generation_column(con, writes)
             self._insert(
                 con, "INSERT INTO raw_events SELECT * FROM _batch ON CONFLICT DO NOTHING", raw
             )
             if writes.events:
+                events = arrow.events_table(writes.events)
                 self._insert(
                     con,
-                    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM _batch ON CONFLICT DO NOTHING",
-                    arrow.events_table(writes.events),
+                    f"INSERT INTO events ({_EVENT_COLUMNS}, generation) SELECT * FROM _batch "
+                    "ON CONFLICT DO NOTHING",
+                    events.append_column("generation", gen(writes.events)),
                 )
+            rekeyed = arrow.rows_table(
+                ["property_id", "event_id", "session_key"],
+                [pa.string()] * 3,
+                [(e.property_id, e.event_id, e.session_key) for e in writes.rekeyed],
+            )
             self._insert(
                 con,
                 "UPDATE events SET session_key = b.session_key FROM _batch b "
-                "WHERE events.property_id = b.property_id AND events.event_id = b.event_id",
-                rekeyed,
+                "WHERE events.property_id = b.property_id AND events.generation = b.generation "
+                "AND events.event_id = b.event_id",
+                rekeyed.append_column("generation", gen(writes.rekeyed)),
+            )
+            stale = arrow.rows_table(
+                ["property_id", "session_key"],
+                [pa.string()] * 2,
+                [(s.property_id, s.session_key) for s in writes.stale_sessions],
             )
             self._insert(
                 con,
                 "DELETE FROM sessions USING _batch b "
-                "WHERE sessions.property_id = b.property_id AND sessions.session_key = b.session_key",
-                stale,
+                "WHERE sessions.property_id = b.property_id "
+                "AND sessions.generation = b.generation AND sessions.session_key = b.session_key",
+                stale.append_column("generation", gen(writes.stale_sessions)),
             )
             if writes.sessions:
+                sessions = arrow.sessions_table(writes.sessions)
                 self._insert(
                     con,
-                    f"INSERT INTO sessions SELECT * FROM _batch ON CONFLICT DO UPDATE SET {_SESSION_UPDATE}",
-                    arrow.sessions_table(writes.sessions),
+                    f"INSERT INTO sessions ({_SESSION_COLUMNS}, generation) SELECT * FROM _batch "
+                    f"ON CONFLICT DO UPDATE SET {_SESSION_UPDATE}",
+                    sessions.append_column("generation", gen(writes.sessions)),
                 )
+            first_seen = arrow.rows_table(
+                ["property_id", "visitor_id", "first_time", "first_event_id"],
+                [pa.string(), pa.string(), pa.int64(), pa.string()],
+                writes.first_seen,
+            )
             self._insert(
                 con,
-                "INSERT INTO visitors SELECT * FROM _batch ON CONFLICT DO UPDATE SET "
+                "INSERT INTO visitors (property_id, visitor_id, first_time, first_event_id, "
+                "generation) SELECT * FROM _batch ON CONFLICT DO UPDATE SET "
                 "first_time = excluded.first_time, first_event_id = excluded.first_event_id "
                 "WHERE excluded.first_time < visitors.first_time OR (excluded.first_time = "
                 "visitors.first_time AND excluded.first_event_id < visitors.first_event_id)",
-                first_seen,
+                first_seen.append_column("generation", gen(writes.first_seen)),
             )
-            self._insert(con, "INSERT INTO dead_letters SELECT * FROM _batch", dead)
+            dead = arrow.rows_table(
+                ["property_id", "event_id", "reason", "detail", "received_at", "payload"],
+                [pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.binary()],
+                [
+                    (d.property_id, d.event_id, str(d.reason), d.detail, d.received_at, d.payload)
+                    for d in writes.dead_letters
+                ],
+            )
+            self._insert(
+                con,
+                "INSERT INTO dead_letters SELECT * FROM _batch",
+                dead.append_column("generation", gen(writes.dead_letters)),
+            )
+            if writes.rebuild is not None:
+                save_rebuild(con, writes.rebuild)
 
-    # -- RawHistory ------------------------------------------------------------------------
+    def _generation_column(
+        self, con: duckdb.DuckDBPyConnection, writes: WriteSet
+    ) -> Callable[[Sequence[Any]], pa.Array]:
+        """Rows (structs with a ``property_id``, or tuples starting with one) → the
+        ``generation`` column: the write's, or each property's live one in this transaction."""
+        fixed = writes.generation
+        live: dict[str, int] = {}
+        if fixed is None:
+            groups = (
+                writes.events,
+                writes.rekeyed,
+                writes.stale_sessions,
+                writes.sessions,
+                writes.dead_letters,
+            )
+            ids = {x.property_id for rows in groups for x in rows}
+            ids |= {row[0] for row in writes.first_seen}
+            live = live_generations(con, sorted(ids))
 
-    def raw_page(self, property_id: str, after: tuple[int, str] | None, limit: int) -> list[RawRow]:
-        received, event_id = after or (-1, "")
-        with self._ingest_reader() as cur:
-            rows = cur.execute(
-                "SELECT property_id, event_id, received_at, event_time, ip, payload FROM raw_events "
-                "WHERE property_id = ? AND (received_at > ? OR (received_at = ? AND event_id > ?)) "
-                "ORDER BY received_at, event_id LIMIT ?",
-                [property_id, received, received, event_id, limit],
-            ).fetchall()
-        return [RawRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+        def column(rows: Sequence[Any]) -> pa.Array:
+            if fixed is not None:
+                return pa.array([fixed] * len(rows), pa.int32())
+            return pa.array(
+                [live.get(x[0] if isinstance(x, tuple) else x.property_id, 0) for x in rows],
+                pa.int32(),
+            )
 
-    def reset_derived(self, property_id: str) -> None:
-        with self._transaction() as con:
-            for table in ("events", "sessions", "visitors", "dead_letters"):
-                con.execute(f"DELETE FROM {table} WHERE property_id = ?", [property_id])
+        return column
 
     def scrub_raw_ips(self, received_before_us: int) -> None:
         """Forget client addresses of raw events older than the raw retention window."""
@@ -501,13 +566,27 @@ class DuckDBStore:
 
     # -- ReportStore -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _snapshot(self, property_id: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
+        """A reader in one read transaction, with the property's live generation in it: every
+        statement of a report sees the same data, all from before a switch or all after."""
+        with self._reader() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur, live_generations(cur, [property_id]).get(property_id, 0)
+            finally:
+                with contextlib.suppress(duckdb.Error):  # an interrupted or invalidated cursor
+                    cur.execute("ROLLBACK")  # read only: nothing to keep
+
     def run_report(self, query: ReportQuery) -> ReportResult:
-        with self._reader() as cur, self._budget(cur):
-            return run_report(lambda sql, params: execute(cur, sql, params), query)
+        with self._snapshot(query.property_id) as (cur, generation), self._budget(cur):
+            return run_report(
+                lambda sql, params: execute(cur, sql, params), query, generation=generation
+            )
 
     def run_realtime(self, query: ReportQuery) -> ReportResult:
-        with self._reader() as cur, self._budget(cur):
-            return run_realtime(cur, query)
+        with self._snapshot(query.property_id) as (cur, generation), self._budget(cur):
+            return run_realtime(cur, query, generation)
 
     @contextlib.contextmanager
     def _budget(self, cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
@@ -549,6 +628,7 @@ class DuckDBStore:
             "dead_letters",
             "tenancy",
             "usage",
+            "rebuilds",
         ):
             raise ValueError(f"unknown table {table!r}")
         with self._reader() as cur:
@@ -560,6 +640,6 @@ class DuckDBStore:
             while not self._readers.empty():
                 with contextlib.suppress(duckdb.Error):
                     self._readers.get_nowait().close()
-            for cur in (self._ingest, self._lookup, self._con):
+            for cur in (self._ingest, self._lookup, self._history, self._con):
                 with contextlib.suppress(duckdb.Error):
                     cur.close()

@@ -8,12 +8,16 @@ the old version or the new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+from footfall.store.duckdb.generation_upgrade import add_generations
+
 VERSION_KEY = "schema_version"
-# version → the statements that bring a file from the version before to it
-STEPS: dict[int, tuple[str, ...]] = {
+# version → the statements (or a function of the connection and the latest schema) that bring
+# a file from the version before to it
+STEPS: dict[int, tuple[str, ...] | Callable[[Any, str], object]] = {
     # event values: DOUBLE in the currency they were sent in → BIGINT micros. Values are copied
     # as they are; re-process a property to convert other currencies with exchange rates.
     2: (
@@ -22,6 +26,9 @@ STEPS: dict[int, tuple[str, ...]] = {
         "WHERE value IS NOT NULL AND abs(value) < 1e12",
         "ALTER TABLE events DROP COLUMN value",
     ),
+    # derived rows tagged with their property's generation, part of their primary keys, so a
+    # re-processing builds the next one beside the live one
+    3: add_generations,
 }
 LATEST = max(STEPS)
 
@@ -51,8 +58,12 @@ def migrate(con: Any) -> int:
     for step in range(version + 1, LATEST + 1):
         con.execute("BEGIN TRANSACTION")
         try:
-            for statement in STEPS[step]:
-                con.execute(statement)
+            todo = STEPS[step]
+            if callable(todo):
+                todo(con, schema)
+            else:
+                for statement in todo:
+                    con.execute(statement)
             _set_version(con, step)
             con.execute("COMMIT")
         except BaseException:

@@ -22,7 +22,10 @@ METRIC_SQL: dict[str, str] = {
 }
 
 
-def run_realtime(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> ReportResult:
+def run_realtime(
+    cur: duckdb.DuckDBPyConnection, query: ReportQuery, generation: int = 0
+) -> ReportResult:
+    """``query`` over the events of the property's ``generation`` (its live one)."""
     assert query.window is not None
     start, end = query.window
     nd, nm = len(query.dimensions), len(query.metrics)
@@ -32,6 +35,7 @@ def run_realtime(cur: duckdb.DuckDBPyConnection, query: ReportQuery) -> ReportRe
         cols += [f"{METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
         where = [
             f"e.property_id = {p.add(query.property_id)}",
+            f"e.generation = {p.add(generation)}",
             f"e.event_time > {p.add(start)}",
             f"e.event_time <= {p.add(end)}",
         ]

@@ -10,7 +10,7 @@ is a bound parameter. The query has three levels:
 
 Totals run the same query without dimensions, so distinct users and sessions are never summed.
 The SQL is the subset DuckDB and Spark SQL share; the few functions they spell differently are
-a :class:`Dialect`'s.
+a :class:`Dialect`'s. On DuckDB, ``generation`` picks the property's live derived rows.
 """
 
 from __future__ import annotations
@@ -228,8 +228,10 @@ def filter_sql(node: FilterNode, p: Params) -> str:
     raise AssertionError(f"unknown filter node {node!r}")
 
 
-def _source(query: ReportQuery, dims: tuple[str, ...], p: Params) -> str:
-    """The ``base`` and ``per_session`` CTEs for the given dimensions."""
+def _source(
+    query: ReportQuery, dims: tuple[str, ...], p: Params, generation: int | None = None
+) -> str:
+    """The ``base`` and ``per_session`` CTEs for the given dimensions (of one generation)."""
     ranges = " UNION ALL ".join(
         f"SELECT {p.add(r.name)} AS range_name, CAST({p.add(r.start)} AS DATE) AS lo, "
         f"CAST({p.add(r.end)} AS DATE) AS hi"
@@ -242,6 +244,10 @@ def _source(query: ReportQuery, dims: tuple[str, ...], p: Params) -> str:
         f"e.property_id = {p.add(query.property_id)}",
         f"e.event_date BETWEEN CAST({p.add(lo)} AS DATE) AND CAST({p.add(hi)} AS DATE)",
     ]
+    same = ""
+    if generation is not None:
+        where.append(f"e.generation = {p.add(generation)}")
+        same = " AND {t}.generation = e.generation"
     if query.filter is not None:
         where.append(filter_sql(query.filter, p))
     group = ", ".join([f"d{i}" for i in range(len(dims))] + ["sk"])
@@ -257,8 +263,8 @@ base AS (
   FROM events e
   JOIN r ON e.event_date BETWEEN r.lo AND r.hi
   JOIN sessions s ON s.property_id = e.property_id AND s.visitor_id = e.visitor_id
-    AND s.session_key = e.session_key
-  JOIN visitors v ON v.property_id = e.property_id AND v.visitor_id = e.visitor_id
+    AND s.session_key = e.session_key{same.format(t="s")}
+  JOIN visitors v ON v.property_id = e.property_id AND v.visitor_id = e.visitor_id{same.format(t="v")}
   WHERE {" AND ".join(where)}
 ),
 per_session AS (
@@ -308,12 +314,15 @@ def _group_by(columns: str) -> str:
     return f"GROUP BY {columns}" if columns else ""
 
 
-def run_report(run: Execute, query: ReportQuery, dialect: Dialect = DUCKDB) -> ReportResult:
-    """Answer ``query`` with ``run`` (SQL and its bound values → rows) in ``dialect``."""
+def run_report(
+    run: Execute, query: ReportQuery, dialect: Dialect = DUCKDB, generation: int | None = None
+) -> ReportResult:
+    """Answer ``query`` with ``run`` (SQL and its bound values → rows) in ``dialect``, over
+    the derived rows of ``generation`` (DuckDB) or all rows (Spark's views hold one)."""
     dims = query.dimensions
     nd, nm = len(dims), len(query.metrics)
     p = Params(dialect=dialect)
-    source = _source(query, dims, p)
+    source = _source(query, dims, p, generation)
     group_by = _group_by(", ".join(f"d{i}" for i in range(nd)))
     aggregates = ""
     if query.aggregations & {"MINIMUM", "MAXIMUM"}:
@@ -327,7 +336,7 @@ SELECT *, count(*) OVER () AS row_count{aggregates}
 FROM grouped ORDER BY {order_sql(query)} LIMIT {p.add(query.limit)} OFFSET {p.add(query.offset)}"""
     rows = run(sql, p.values)
     result_rows = [ReportRow(tuple(r[:nd]), metric_values(query, r[nd : nd + nm])) for r in rows]
-    row_count = int(rows[0][nd + nm]) if rows else _count_rows(run, query, dialect)
+    row_count = int(rows[0][nd + nm]) if rows else _count_rows(run, query, dialect, generation)
     minimums: list[ReportRow] = []
     maximums: list[ReportRow] = []
     if rows and aggregates:
@@ -336,13 +345,13 @@ FROM grouped ORDER BY {order_sql(query)} LIMIT {p.add(query.limit)} OFFSET {p.ad
             minimums = [ReportRow(("RESERVED_MIN",) * nd, metric_values(query, tuple(agg[0::2])))]
         if "MAXIMUM" in query.aggregations:
             maximums = [ReportRow(("RESERVED_MAX",) * nd, metric_values(query, tuple(agg[1::2])))]
-    totals = _totals(run, query, dialect) if "TOTAL" in query.aggregations else []
+    totals = _totals(run, query, dialect, generation) if "TOTAL" in query.aggregations else []
     return ReportResult(
         rows=result_rows, row_count=row_count, totals=totals, minimums=minimums, maximums=maximums
     )
 
 
-def _count_rows(run: Execute, query: ReportQuery, dialect: Dialect) -> int:
+def _count_rows(run: Execute, query: ReportQuery, dialect: Dialect, generation: int | None) -> int:
     """rowCount when the page is empty (offset past the end): count the groups directly."""
     if query.offset == 0:
         return 0
@@ -350,18 +359,20 @@ def _count_rows(run: Execute, query: ReportQuery, dialect: Dialect) -> int:
     nd = len(query.dimensions)
     group_by = _group_by(", ".join(f"d{i}" for i in range(nd)))
     sql = (
-        f"{_source(query, query.dimensions, p)} SELECT count(*) FROM "
+        f"{_source(query, query.dimensions, p, generation)} SELECT count(*) FROM "
         f"(SELECT 1 AS one FROM per_session {group_by} HAVING count(*) > 0) AS g"
     )
     return int(run(sql, p.values)[0][0])
 
 
-def _totals(run: Execute, query: ReportQuery, dialect: Dialect) -> list[ReportRow]:
+def _totals(
+    run: Execute, query: ReportQuery, dialect: Dialect, generation: int | None
+) -> list[ReportRow]:
     nd = len(query.dimensions)
     by_range = nd > 0 and query.dimensions[0] == "dateRange"
     dims: tuple[str, ...] = ("dateRange",) if by_range else ()
     p = Params(dialect=dialect)
-    sql = f"""{_source(query, dims, p)}
+    sql = f"""{_source(query, dims, p, generation)}
 SELECT {"d0, " if by_range else ""}{_metric_cols(query)} FROM per_session
 {_group_by("d0" if by_range else "")} ORDER BY {"d0" if by_range else "1"}"""
     rows = run(sql, p.values)

@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS events (
     currency VARCHAR NOT NULL,
     flags VARCHAR NOT NULL,
     params MAP(VARCHAR, VARCHAR) NOT NULL,
-    PRIMARY KEY (property_id, event_id)
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (property_id, generation, event_id)
 );
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -104,7 +105,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     medium VARCHAR NOT NULL,
     campaign VARCHAR NOT NULL,
     channel_group VARCHAR NOT NULL,
-    PRIMARY KEY (property_id, session_key)
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (property_id, generation, session_key)
 );
 
 -- each visitor's first event (by time, then event_id): the event that makes a new user
@@ -113,7 +115,8 @@ CREATE TABLE IF NOT EXISTS visitors (
     visitor_id VARCHAR NOT NULL,
     first_time BIGINT NOT NULL,
     first_event_id VARCHAR NOT NULL,
-    PRIMARY KEY (property_id, visitor_id)
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (property_id, generation, visitor_id)
 );
 
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -122,7 +125,32 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason VARCHAR NOT NULL,
     detail VARCHAR NOT NULL,
     received_at BIGINT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+
+-- derived data (events, sessions, visitors, dead letters) is tagged with a generation: reports
+-- and the processor use each property's live one (0 when it has no row here); a rebuild writes
+-- the next beside it and switches this row in one transaction
+CREATE TABLE IF NOT EXISTS generations (
+    property_id VARCHAR PRIMARY KEY,
+    live INTEGER NOT NULL
+);
+
+-- each property's latest rebuild; the cursor and counts advance in the transaction that writes
+-- the rows they cover, so a rebuild resumes exactly where it stopped
+CREATE TABLE IF NOT EXISTS rebuilds (
+    property_id VARCHAR PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    state VARCHAR NOT NULL,
+    after_received_at BIGINT,
+    after_event_id VARCHAR,
+    raw_read BIGINT NOT NULL,
+    raw_total BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    last_error VARCHAR NOT NULL
 );
 
 -- exchange rates loaded by the operator: units of currency per unit of base, exact decimal text
