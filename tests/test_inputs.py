@@ -5,7 +5,9 @@ odd time zones and extreme datetimes get a 4xx naming the field, never a 500; sm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from conftest import ADMIN_KEY, CHROME, CLOCK, App, make_settings
 from footfall.serve import Runtime
 from footfall.tenancy.model import ApiKey
+from server import Server
 
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
 TODAY = {"startDate": "today", "endDate": "today"}
@@ -586,3 +589,46 @@ def test_dates_near_the_floor_and_far_ahead_answer(world: World) -> None:
             },
         )
         assert r.status_code == 200, (start, end, r.text)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.e2e
+def test_a_real_server_closes_an_oversized_chunked_body_without_buffering_it(
+    tmp_path: Path,
+) -> None:
+    """600 MB sent in chunks to each body route of ``footfall serve``: a 413 after the limit,
+    the connection closed (the rest is never read), and the server's memory unchanged."""
+    server = Server(tmp_path / "serve").start()
+    try:
+        assert server.proc is not None
+        before = _rss_kb(server.proc.pid)
+        frame = b"%x\r\n" % 65_536 + b" " * 65_536 + b"\r\n"
+        for path in (
+            f"/v1beta/properties/{server.property_id}:runReport",
+            "/v1/admin/accounts",
+            f"/v1/collect?measurement_id={server.measurement_id}",
+        ):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+                s.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: footfall\r\nAuthorization: Bearer {ADMIN_KEY}"
+                    "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+                )
+                sent = 0
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    while sent < 600_000_000:
+                        s.sendall(frame)
+                        sent += len(frame)
+                head = s.recv(65_536)
+            assert head.startswith(b"HTTP/1.1 413"), (path, head[:200])
+            assert b"connection: close" in head.lower()
+            # the server stopped reading: only what the sockets' buffers hold got through
+            assert sent < 100_000_000, f"{path}: the server read {sent} bytes"
+        assert _rss_kb(server.proc.pid) - before < 50_000  # kB: nothing was buffered
+    finally:
+        server.stop()
