@@ -218,11 +218,14 @@ async def probes(
     return samples
 
 
-async def watch_lag(client: httpx.AsyncClient, url: str, stop: asyncio.Event) -> list[float]:
+async def watch_lag(
+    client: httpx.AsyncClient, url: str, stop: asyncio.Event, auth: dict[str, str]
+) -> list[float]:
+    """The rollup role's lag, from its /readyz checks (an operator key's detail)."""
     lags: list[float] = []
     while not stop.is_set():
         try:
-            check = (await client.get(f"{url}/readyz")).json()["checks"]["rollup"]
+            check = (await client.get(f"{url}/readyz", headers=auth)).json()["checks"]["rollup"]
             if check["lag_seconds"] is not None:
                 lags.append(float(check["lag_seconds"]))
         except (httpx.HTTPError, KeyError, ValueError):
@@ -264,7 +267,8 @@ async def measure(args: argparse.Namespace, ids: dict[str, str], rollup: Role) -
     limits = httpx.Limits(max_connections=64)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         stop = asyncio.Event()
-        lag_task = asyncio.create_task(watch_lag(client, rollup.url, stop))
+        auth = {"authorization": f"Bearer {args.token}"}
+        lag_task = asyncio.create_task(watch_lag(client, rollup.url, stop, auth))
         started = time.monotonic()
         until = started + args.duration
         url = f"{args.collect}/v1/collect?measurement_id={ids['measurement']}"
@@ -274,7 +278,7 @@ async def measure(args: argparse.Namespace, ids: dict[str, str], rollup: Role) -
         load_s = time.monotonic() - started
         stop.set()
         lags = await lag_task
-        last = (await client.get(f"{rollup.url}/readyz")).json()["checks"]["rollup"]
+        last = (await client.get(f"{rollup.url}/readyz", headers=auth)).json()["checks"]["rollup"]
         report_s = await report_latency(client, args, ids)
     visible = [s["ack_to_visible_s"] for s in samples if s["ok"]]
     return {
@@ -310,13 +314,16 @@ async def send_backlog(args: argparse.Namespace, ids: dict[str, str]) -> int:
     return counts["accepted"]
 
 
-def drain_rate(process: Role, events: int, timeout: float = 900) -> dict[str, Any]:
+def drain_rate(
+    process: Role, events: int, auth: dict[str, str], timeout: float = 900
+) -> dict[str, Any]:
     """Seconds from the processor's start until nothing is pending, and events/s."""
     started = time.monotonic()
     process.wait_ready()
     deadline = started + timeout
     while time.monotonic() < deadline:
-        pending = httpx.get(f"{process.url}/readyz", timeout=10).json()["checks"]["queue"]
+        readiness = httpx.get(f"{process.url}/readyz", headers=auth, timeout=10).json()
+        pending = readiness["checks"]["queue"]
         if pending.get("pending") == 0:
             seconds = time.monotonic() - started
             return {
@@ -369,7 +376,7 @@ def main() -> int:
         # a backlog in Kafka first, then the processor: how fast one processor drains it
         backlog = asyncio.run(send_backlog(args, ids))
         roles.append(Role("process", env, workdir))
-        drain = drain_rate(roles[-1], backlog)
+        drain = drain_rate(roles[-1], backlog, auth)
         result = {"processor_drain": drain, **asyncio.run(measure(args, ids, rollup))}
     finally:
         for role in roles:

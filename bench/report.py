@@ -68,9 +68,14 @@ def process_facts(pid: int) -> dict[str, Any]:
     return facts
 
 
+def _auth(args: argparse.Namespace) -> dict[str, str]:
+    """The operator key: /readyz shows its checks only to it."""
+    return {"authorization": f"Bearer {args.token}"} if args.token else {}
+
+
 def watch(args: argparse.Namespace) -> int:
     deadline = time.time() + MAX_WATCH_S
-    with httpx.Client(timeout=10) as client, args.out.open("a") as out:
+    with httpx.Client(timeout=10, headers=_auth(args)) as client, args.out.open("a") as out:
         while not args.stop_file.exists() and time.time() < deadline:
             row: dict[str, Any] = {"t": time.time()}
             try:
@@ -87,7 +92,7 @@ def watch(args: argparse.Namespace) -> int:
 def catchup(args: argparse.Namespace) -> int:
     """Wait until the processor has received at least --expected events."""
     deadline = time.monotonic() + args.timeout
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=_auth(args)) as client:
         while True:
             try:
                 counts = processor_counts(client, args.url)
@@ -378,10 +383,12 @@ def main() -> int:
     w.add_argument("--out", type=Path, required=True)
     w.add_argument("--stop-file", type=Path, required=True)
     w.add_argument("--interval", type=float, default=0.25)
+    w.add_argument("--token", default="", help="the operator key (for /readyz's checks)")
     c = sub.add_parser("catchup")
     c.add_argument("--url", required=True)
     c.add_argument("--expected", type=int, required=True)
     c.add_argument("--timeout", type=float, default=60)
+    c.add_argument("--token", default="", help="the operator key (for /readyz's checks)")
     s = sub.add_parser("summary")
     s.add_argument("--workdir", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)

@@ -119,7 +119,7 @@ log "property $PROPERTY_ID, measurement id $MEASUREMENT_ID"
 
 # -- load, with ack-to-visible probes alongside -----------------------------------------------
 
-"$BIN/python" bench/report.py watch --url "$URL" --pid "$SERVER_PID" \
+"$BIN/python" bench/report.py watch --url "$URL" --pid "$SERVER_PID" --token "$TOKEN" \
   --out "$WORK/timeline.jsonl" --stop-file "$WORK/stop" &
 WATCH_PID=$!
 
@@ -158,6 +158,7 @@ LEFT=$(awk -v t="$WRK_ENDED_AT" -v now="$(date +%s.%N)" -v max="$CATCHUP_TIMEOUT
   'BEGIN { left = max - (now - t); printf "%.1f", left < 1 ? 1 : left }')
 log "waiting up to ${LEFT}s more for the processor to receive all $EXPECTED accepted events"
 "$BIN/python" bench/report.py catchup --url "$URL" --expected "$EXPECTED" --timeout "$LEFT" \
+  --token "$TOKEN" \
   || log "the processor did not catch up within ${CATCHUP_TIMEOUT}s of wrk ending"
 
 server_alive

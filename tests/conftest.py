@@ -185,3 +185,13 @@ def _engines_only_in_the_cluster_tier(
 
     monkeypatch.setattr("footfall.queue.kafka._client", refuse)
     monkeypatch.setattr("footfall.store.cassandra.base.CassandraBase.__init__", refuse)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The cases the fuzz tests sent per route (tests/test_fuzz.py), for the record."""
+    cases: dict[str, int] | None = getattr(config, "fuzz_cases", None)
+    if not cases:
+        return
+    terminalreporter.write_sep("-", f"fuzz: {sum(cases.values())} generated requests")
+    for route, n in cases.items():
+        terminalreporter.write_line(f"{n:>7}  {route}")

@@ -206,7 +206,7 @@ def start(data: Path, log: Path, *, ready: bool = True) -> Server:
 
 
 def checks(server: Server) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{server.url}/readyz", timeout=30).json()
+    body: dict[str, Any] = httpx.get(f"{server.url}/readyz", headers=server.auth, timeout=30).json()
     return body
 
 

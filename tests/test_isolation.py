@@ -19,7 +19,7 @@ from conftest import ADMIN_KEY, CHROME, CLOCK, App, make_settings
 from footfall.gateway.access import Access
 from footfall.serve import Runtime
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/", "/dashboard.js"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/", "/dashboard.js", "/openapi.json"}
 
 
 class Tenant:

@@ -338,7 +338,7 @@ def test_other_properties_are_processed_while_a_rebuild_runs(
             time.sleep(0.1)
         assert seen == "1", "another property's event waited for the rebuild"
         assert status(app.http, pid).json()["state"] == "running"
-        readiness = app.http.get("/readyz").json()
+        readiness = app.http.get("/readyz", headers=AUTH).json()
         running = readiness["checks"]["reprocess"]["running"]
         assert [r["property_id"] for r in running] == [pid]
         gate.set()
@@ -347,7 +347,7 @@ def test_other_properties_are_processed_while_a_rebuild_runs(
         assert status(app.http, pid).json()["state"] == "done"
         while time.monotonic() < deadline and runtime.rebuilder.running():
             time.sleep(0.05)
-        assert app.http.get("/readyz").json()["checks"]["reprocess"]["running"] == []
+        assert app.http.get("/readyz", headers=AUTH).json()["checks"]["reprocess"]["running"] == []
     finally:
         gate.set()
 

@@ -9,9 +9,11 @@ not depend on when the suite runs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 Clock = Callable[[], int]  # microseconds since the epoch
@@ -54,3 +56,15 @@ def local_date(now_us: int, time_zone: str) -> dt.date:
         .astimezone(ZoneInfo(time_zone))
         .date()
     )
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    # the IANA names tzdata ships; zoneinfo alone also opens any file under the system's
+    # zoneinfo directories (``localtime``, ``posixrules``), which are not time zone names
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone name (``Europe/Paris``, ``UTC``)."""
+    return len(name) <= 64 and name in _iana_zones()

@@ -24,12 +24,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from footfall import __version__
 from footfall.api.admin import AdminApi
 from footfall.api.app import ReportApi
+from footfall.api.openapi import OpenApi
 from footfall.clock import Clock, system_clock
 from footfall.collect.app import Collector
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
+from footfall.gateway.body import Takes
 from footfall.gateway.limits import Limit, RateLimits
 from footfall.gateway.metrics import CONTENT_TYPE_LATEST, Metrics
 from footfall.gateway.responses import error_response, json_response
@@ -52,7 +55,7 @@ from footfall.rollup.scheduler import RollupScheduler
 from footfall.settings import Settings, SettingsError
 from footfall.store import Store, open_store
 from footfall.store.disk import DiskSpace, is_disk_full, local_dirs
-from footfall.tenancy.model import Account, Property, Stream
+from footfall.tenancy.model import Account, Property, Scope, Stream
 from footfall.tenancy.service import Tenancy
 
 log = logging.getLogger(__name__)
@@ -282,25 +285,42 @@ class Runtime:
             checks["store"] = f"error: {type(exc).__name__}"
         if self.disk.dirs:
             checks["disk"] = self.disk.readiness()
-        ready = checks["store"] == "ok" and (
-            worker is None or (worker.alive and not worker.last_error)
-        )
-        ready = ready and not self.disk.low
-        if rebuilder is not None and worker is not None and worker.alive:
-            ready = ready and rebuilder.alive  # unfinished rebuilds resume only on that thread
+        # what keeps this process from being ready, one word each (the public answer names
+        # the first)
+        not_ready: list[str] = []
+        if checks["store"] != "ok":
+            not_ready.append("store")
+        if worker is not None and not (worker.alive and not worker.last_error):
+            not_ready.append("processor")
+        if self.disk.low:
+            not_ready.append("disk")
+        if rebuilder is not None and worker is not None and worker.alive and not rebuilder.alive:
+            not_ready.append("reprocess")  # unfinished rebuilds resume only on that thread
         if self.scheduler is not None:
             rollup_ready, checks["rollup"] = self.scheduler.readiness()
-            ready = ready and rollup_ready
-        return ready, checks
+            if not rollup_ready:
+                not_ready.append("rollup")
+        checks["not_ready"] = not_ready
+        return not not_ready, checks
+
+
+SERVER_TAKES = {
+    "healthz": Takes(summary="Alive: the process answers HTTP"),
+    "readyz": Takes(summary="Ready or not, and why; every check with an operator key"),
+    "metrics": Takes(summary="Prometheus metrics of this process", media_type="text/plain"),
+    "openapi": Takes(summary="This document"),
+}
 
 
 def create_app(runtime: Runtime) -> Starlette:
     gateway = runtime.gateway
     routes_by_role: list[Route] = []
+    takes: dict[str, Takes] = dict(SERVER_TAKES)
     if runtime.publisher is not None:
         routes_by_role += Collector(
             runtime.settings, gateway, runtime.publisher, runtime.clock, disk=runtime.disk
         ).routes()
+        takes.update(Collector.TAKES)
     if "api" in runtime.roles:
         routes_by_role += ReportApi(
             gateway, runtime.store, runtime.clock, runtime.settings
@@ -313,15 +333,22 @@ def create_app(runtime: Runtime) -> Starlette:
             runtime.clock,
             rates=runtime.rates,
         ).routes()
+        takes.update(ReportApi.TAKES)
+        takes.update(AdminApi.TAKES)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        """Public: ready or not, and why in one word. With an operator key: every check."""
+        key = gateway.authenticate(request, required=False)  # a wrong key is a 401, counted
         ready, checks = runtime.readiness()
-        return json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready"}
+        if not ready:
+            body["reason"] = (checks.get("not_ready") or ["unavailable"])[0]
+        if key is not None and key.is_operator and key.allows(Scope.ADMIN):
+            body["checks"] = checks
+        return json_response(body, 200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         m = runtime.metrics
@@ -353,6 +380,11 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/healthz", g(Access.PUBLIC, healthz, "healthz"), methods=["GET"]),
         Route("/readyz", g(Access.PUBLIC, readyz, "readyz"), methods=["GET"]),
         Route("/metrics", g(Access.OPERATOR, metrics, "metrics"), methods=["GET"]),
+        Route(
+            "/openapi.json",
+            g(Access.PUBLIC, OpenApi(takes, __version__).serve, "openapi"),
+            methods=["GET"],
+        ),
         *routes_by_role,
     ]
 
@@ -369,7 +401,7 @@ def create_app(runtime: Runtime) -> Starlette:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(ApiError(500, "internal error"))
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -378,3 +410,5 @@ def create_app(runtime: Runtime) -> Starlette:
             Exception: server_error,
         },
     )
+    app.state.takes = takes  # what each route takes, by operation name (tests read it)
+    return app

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+from footfall.clock import is_time_zone
 
 ENV_PREFIX = "FOOTFALL_"
 # read by command-line clients (admin commands, simulate), not by the server
@@ -237,12 +238,10 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
         raise SettingsError("disk_reserve_bytes must be 0 (off) or a number of bytes")
     if s.max_decompressed_bytes < s.max_body_bytes:
         raise SettingsError("max_decompressed_bytes must be at least max_body_bytes")
-    try:
-        ZoneInfo(s.default_time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if not is_time_zone(s.default_time_zone):
         raise SettingsError(
-            f"default_time_zone {s.default_time_zone!r} is not an IANA time zone (e.g. Europe/Paris)"
-        ) from None
+            f"default_time_zone {s.default_time_zone[:60]!r} is not an IANA time zone (e.g. Europe/Paris)"
+        )
     _check_url("queue", s.queue_url, QUEUE_SCHEMES)
     _check_url("store", s.store_url, STORE_SCHEMES)
     if s.geo_database and not Path(s.geo_database).is_file():

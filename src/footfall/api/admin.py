@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from footfall.clock import Clock, system_clock
+from footfall.clock import Clock, system_clock, to_us
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
+from footfall.gateway.body import Takes, read_json
 from footfall.gateway.responses import json_response
 from footfall.process.rates import ExchangeRates, RatesIn
 from footfall.store import Generations, Rebuild
@@ -88,20 +89,39 @@ class KeyPatch(msgspec.Struct, forbid_unknown_fields=True):
     expires_at: str | None = None
 
 
+EARLIEST_US = to_us(dt.datetime(1, 1, 1, tzinfo=dt.UTC))
+LATEST_US = to_us(dt.datetime.max.replace(tzinfo=dt.UTC))  # 9999-12-31T23:59:59.999999Z
+_CYCLE_US = 146_097 * 86_400_000_000  # 400 Gregorian years, the calendar's period
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _time(us: int | None) -> str | None:
+    """ISO 8601 in UTC. Any stored value can be shown: a year past 9999 (or before 1) is
+    written in ISO 8601's expanded form (``+10000-01-01T00:00:00Z``)."""
     if us is None:
         return None
-    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).isoformat().replace("+00:00", "Z")
+    cycles, rest = divmod(us, _CYCLE_US)  # the same instant of the calendar's 400-year period
+    moment = _EPOCH + dt.timedelta(microseconds=rest)
+    year = moment.year + 400 * cycles
+    text = moment.isoformat().replace("+00:00", "Z")[4:]
+    return (f"{year:04d}" if 1 <= year <= 9999 else f"{year:+05d}") + text
 
 
 def parse_time(value: str, field: str) -> int:
+    """An ISO 8601 time (UTC when it has no offset) as µs, within years 1 to 9999 in UTC."""
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{field}: {value[:40]!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp() * 1_000_000)
+    us = to_us(moment)
+    if not EARLIEST_US <= us <= LATEST_US:
+        raise ApiError(
+            400,
+            f"{field}: {value[:40]!r} is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+        )
+    return us
 
 
 def public(record: Record) -> dict[str, Any]:
@@ -133,16 +153,12 @@ def created(item: Created) -> dict[str, Any]:
     return {**public(item.record), "value": item.value, "note": "shown once: store it now"}
 
 
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
 async def _body(request: Request, kind: type[Any], limit: int = MAX_BODY) -> Any:
-    raw = await request.body()
-    if len(raw) > limit:
-        raise ApiError(413, f"request body is over {limit} bytes")
-    try:
-        return msgspec.json.decode(raw or b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, f"invalid request: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
+    decoder = _decoders.get(kind) or _decoders.setdefault(kind, msgspec.json.Decoder(kind))
+    return await read_json(request, decoder, max_bytes=limit)
 
 
 class AdminApi:
@@ -162,6 +178,57 @@ class AdminApi:
         self.tenancy = tenancy
         self.rebuilder = rebuilder  # None where no processor runs
         self.generations = generations
+
+    # what each route takes besides its path (the OpenAPI document); actions take no body
+    TAKES: ClassVar[dict[str, Takes]] = {
+        "listAccounts": Takes(summary="The accounts the key may see"),
+        "createAccount": Takes(AccountIn, summary="Create an account", status=201),
+        "updateAccount": Takes(AccountPatch, summary="Rename, disable or enable an account"),
+        "listProperties": Takes(
+            query={"account_id": "an operator key: only this account's properties"},
+            summary="The properties the key covers, with their streams",
+        ),
+        "createProperty": Takes(PropertyIn, summary="Create a property and a stream", status=201),
+        "getProperty": Takes(summary="A property and its streams"),
+        "updateProperty": Takes(PropertyPatch, summary="Change a property's settings"),
+        "deleteProperty": Takes(summary="Stop collecting and reporting for a property"),
+        "reprocessProperty": Takes(
+            summary="Start rebuilding a property's derived data from raw events (or return the "
+            "running rebuild)",
+            status=202,
+        ),
+        "getReprocessing": Takes(summary="The property's latest rebuild and its progress"),
+        "getUsage": Takes(
+            query={
+                "start": "ISO 8601 (default: 24 hours before end)",
+                "end": "ISO 8601 (default: the end of the current hour)",
+            },
+            summary="Usage counts per hour",
+        ),
+        "listStreams": Takes(summary="A property's streams"),
+        "createStream": Takes(NameIn, summary="Add a stream to a property", status=201),
+        "updateStream": Takes(NameIn, summary="Rename a stream"),
+        "deleteStream": Takes(summary="Delete a stream"),
+        "listSecrets": Takes(summary="A stream's API secrets (prefixes only)"),
+        "createSecret": Takes(NameIn, summary="A new API secret, shown once", status=201),
+        "revokeSecret": Takes(summary="Revoke an API secret"),
+        "listKeys": Takes(
+            query={"account_id": "an operator key: only this account's keys"},
+            summary="The API keys the key may manage (prefixes only)",
+        ),
+        "createKey": Takes(KeyIn, summary="A new API key, shown once", status=201),
+        "updateKey": Takes(KeyPatch, summary="Change a key's name, scopes or expiry"),
+        "revokeKey": Takes(summary="Revoke an API key"),
+        "listExchangeRates": Takes(
+            query={
+                "currency": "Only this ISO 4217 currency",
+                "start": "First day, YYYY-MM-DD",
+                "end": "Last day, YYYY-MM-DD",
+            },
+            summary="The exchange rates revenue is converted with",
+        ),
+        "loadExchangeRates": Takes(RatesIn, summary="Insert or replace exchange rates (operator)"),
+    }
 
     def routes(self) -> list[Route]:
         g = self.gateway.guard
@@ -360,6 +427,8 @@ class AdminApi:
         start = parse_time(q["start"], "start") if "start" in q else end - 24 * HOUR_US
         if end <= start or end - start > 366 * 24 * HOUR_US:
             raise ApiError(400, "start must be before end, at most a year apart")
+        if start < EARLIEST_US or end > LATEST_US:
+            raise ApiError(400, "start and end must be within 0001-01-01 to 9999-12-31 (UTC)")
         rows = await run_in_threadpool(self.gateway.usage.store.usage, prop.property_id, start, end)
         hours: dict[int, dict[str, Any]] = {}
         totals: dict[str, int] = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from footfall.api.runner import ReportRunner
 from footfall.clock import Clock, local_date, system_clock
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
+from footfall.gateway.body import Takes, decode_json, read_body
 from footfall.gateway.responses import json_response
 from footfall.report.proto3 import RequestDecoder, int_enums, with_int_enums
 from footfall.report.query import ReportQuery
@@ -51,14 +52,14 @@ _encoder = msgspec.json.Encoder()
 
 
 def decode_body(decoder: RequestDecoder[Any], body: bytes) -> Any:
+    """A report request body read by :func:`read_report_body`, decoded; a 400 names the field."""
     if len(body) > MAX_REPORT_BODY:
-        raise ApiError(413, f"request body is over {MAX_REPORT_BODY} bytes")
-    try:
-        return decoder.decode(body or b"{}")
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, f"invalid request: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
+        raise ApiError(413, f"request body is over the limit of {MAX_REPORT_BODY} bytes")
+    return decode_json(decoder, body)
+
+
+async def read_report_body(request: Request) -> bytes:
+    return await read_body(request, max_bytes=MAX_REPORT_BODY)
 
 
 class ReportApi:
@@ -82,6 +83,19 @@ class ReportApi:
             queue_timeout=s.report_queue_timeout,
             metrics=gateway.metrics,
         )
+
+    TAKES: ClassVar[dict[str, Takes]] = {
+        "runReport": Takes(RunReportRequest, summary="A GA4 Data API v1beta report"),
+        "batchRunReports": Takes(
+            BatchRunReportsRequest, summary="Up to five GA4 Data API v1beta reports at once"
+        ),
+        "runRealtimeReport": Takes(
+            RunRealtimeReportRequest, summary="Events of the last 30 minutes (GA4 realtime)"
+        ),
+        "getMetadata": Takes(summary="The dimensions and metrics reports may ask for"),
+        "dashboard": Takes(summary="The dashboard page", media_type="text/html"),
+        "dashboard.js": Takes(summary="The dashboard's script", media_type="text/javascript"),
+    }
 
     def routes(self) -> list[Route]:
         g = self.gateway.guard
@@ -113,7 +127,7 @@ class ReportApi:
 
     async def run_report(self, request: Request) -> Response:
         prop: Property = request.state.property
-        req = decode_body(_report_decoder, await request.body())
+        req = decode_body(_report_decoder, await read_report_body(request))
         _same_property(req.property, prop, "property")
         return await self._report(request, req, prop)
 
@@ -121,7 +135,7 @@ class ReportApi:
         """Up to five ``runReport`` requests, each answered as ``runReport`` would; one invalid
         request fails the batch with a 400 naming it, as GA4 does."""
         prop: Property = request.state.property
-        batch: BatchRunReportsRequest = decode_body(_batch_decoder, await request.body())
+        batch: BatchRunReportsRequest = decode_body(_batch_decoder, await read_report_body(request))
         _same_property(batch.property, prop, "property")
         if not batch.requests:
             raise ApiError(400, "requests: at least one request is required")
@@ -154,7 +168,7 @@ class ReportApi:
 
     async def run_realtime(self, request: Request) -> Response:
         prop: Property = request.state.property
-        req = decode_body(_realtime_decoder, await request.body())
+        req = decode_body(_realtime_decoder, await read_report_body(request))
         _same_property(req.property, prop, "property")
         query = self._capped(build_realtime_query(req, prop.property_id, self.clock()), req.limit)
         return await self._bounded(

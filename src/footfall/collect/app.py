@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -18,13 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from footfall.clock import Clock, system_clock
-from footfall.collect.body import read_body
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
+from footfall.gateway.body import Takes, read_body
 from footfall.gateway.responses import error_response, json_response
 from footfall.queue import Publisher, QueueUnavailable
-from footfall.schema.wire import CollectEnvelope, EventResult
+from footfall.schema.wire import CollectEnvelope, CollectRequest, EventResult
 from footfall.settings import Settings
 from footfall.store.disk import DiskSpace
 from footfall.tenancy.model import HostnamePolicy, Property, Scope, Stream
@@ -58,12 +59,29 @@ def origin_host(request: Request) -> str:
     return ""
 
 
+def _serialized_origin(value: str) -> bool:
+    """``scheme://host[:port]`` as browsers send it; never ``null`` (sandboxed frames, files,
+    redirects), which every such page shares and so cannot be granted."""
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+    )
+
+
 def cors_headers(request: Request, prop: Property | None) -> dict[str, str]:
     """A CORS grant only for an origin on the property's allowed hostnames (any when none set)."""
     origin = request.headers.get("origin")
     if (
         not origin
         or prop is None
+        or not _serialized_origin(origin)
         or not hostname_allowed(origin_host(request), prop.allowed_hostnames)
     ):
         return {}
@@ -91,6 +109,17 @@ class Collector:
             max_age_us=settings.max_event_age_hours * 3_600_000_000,
             max_future_us=settings.max_future_minutes * 60_000_000,
         )
+
+    TAKES: ClassVar[dict[str, Takes]] = {
+        "collect": Takes(
+            CollectRequest,
+            query={
+                "measurement_id": "the stream's measurement id (G-…), here or in the body",
+                "api_secret": "a stream API secret, for server-side senders",
+            },
+            summary="Send up to 25 events (GA4 Measurement Protocol body with event_id)",
+        ),
+    }
 
     def routes(self) -> list[Route]:
         guard = self.gateway.guard
@@ -127,7 +156,10 @@ class Collector:
     ) -> Response:
         s = self.settings
         body = await read_body(
-            request, max_bytes=s.max_body_bytes, max_decompressed=s.max_decompressed_bytes
+            request,
+            max_bytes=s.max_body_bytes,
+            max_decompressed=s.max_decompressed_bytes,
+            setting="max_body_bytes",
         )
         envelope = decode_envelope(body)
         query_mid = request.query_params.get("measurement_id")

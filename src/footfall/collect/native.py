@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from footfall.errors import ApiError
+from footfall.gateway.body import json_problem
 from footfall.schema import money, rules
 from footfall.schema.events import RawEvent
 from footfall.schema.wire import CollectEnvelope, EventResult, WireEvent
@@ -56,6 +57,8 @@ def decode_envelope(body: bytes) -> CollectEnvelope:
         raise ApiError(400, f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, f"invalid request body: {json_problem(body, exc)}") from None
 
 
 def _client_field(name: str, value: str | None, limit: int) -> str | None:
@@ -88,6 +91,10 @@ def build_events(
             event = _EVENT.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             results.append(_rejected(index, None, "invalid_event", f"events[{index}]: {exc}"))
+            continue
+        except (UnicodeDecodeError, RecursionError) as exc:
+            problem_at = json_problem(bytes(raw), exc, prefix=f"events[{index}]")
+            results.append(_rejected(index, None, "invalid_event", str(problem_at)))
             continue
         if len(event.params) > limits.max_params:
             raise ApiError(

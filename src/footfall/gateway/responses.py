@@ -21,4 +21,7 @@ def json_response(
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
     if error.code in (429, 503):
         headers = {**(headers or {}), "Retry-After": str(error.retry_after)}
+    if error.code == 413:
+        # the rest of an oversized body is not read: close rather than drain it
+        headers = {**(headers or {}), "Connection": "close"}
     return json_response(error.body(), error.code, headers)

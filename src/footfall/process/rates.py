@@ -88,6 +88,8 @@ def _day(value: str) -> dt.date:
 def _rate(raw: msgspec.Raw, field: str) -> str:
     try:
         value = _DECIMAL.decode(raw)
+    except UnicodeDecodeError:
+        raise _bad(f"{field}: not valid UTF-8") from None
     except (msgspec.ValidationError, msgspec.DecodeError):
         raise _bad(f"{field} must be a decimal number, as a JSON number or string") from None
     if not value.is_finite() or value <= 0 or value >= MAX_RATE:

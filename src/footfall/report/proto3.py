@@ -353,9 +353,11 @@ class RequestDecoder(Generic[T]):
         self.type = type_
         self.message = type_.__name__
         assert self.message in MESSAGES
+        # a number beyond a double's range reads as infinity, which the field refuses by name
+        self._json = msgspec.json.Decoder(float_hook=float)
 
     def decode(self, body: bytes) -> T:
-        data = msgspec.json.decode(body)
+        data = self._json.decode(body)
         return msgspec.convert(canonical(data, self.message), self.type)
 
 

@@ -6,6 +6,7 @@ Every refusal is a 400 whose message names the offending field, as GA4 does.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 
 from footfall.errors import invalid
@@ -34,6 +35,7 @@ DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 250_000
 MAX_FILTER_NODES = 50
 MAX_IN_LIST = 1_000
+MAX_INT64 = 2**63 - 1  # GA4's int64 fields (offset, int64Value)
 MATCH_TYPES = ("EXACT", "BEGINS_WITH", "ENDS_WITH", "CONTAINS", "FULL_REGEXP", "PARTIAL_REGEXP")
 NUMERIC_OPS = ("EQUAL", "LESS_THAN", "LESS_THAN_OR_EQUAL", "GREATER_THAN", "GREATER_THAN_OR_EQUAL")
 ORDER_TYPES = ("ALPHANUMERIC", "CASE_INSENSITIVE_ALPHANUMERIC", "NUMERIC")
@@ -67,9 +69,11 @@ def build_query(req: RunReportRequest, property_id: str, today: dt.date) -> Repo
     if req.limit < 0:
         raise invalid("limit: must not be negative")
     if req.limit > MAX_LIMIT:
-        raise invalid(f"limit: {req.limit} is over the maximum of {MAX_LIMIT}")
+        raise invalid(f"limit: {str(req.limit)[:30]} is over the maximum of {MAX_LIMIT}")
     if req.offset < 0:
         raise invalid("offset: must not be negative")
+    if req.offset > MAX_INT64:
+        raise invalid(f"offset: {str(req.offset)[:30]} is over the maximum of {MAX_INT64}")
     aggs = build_aggregations(req.metric_aggregations)
     return ReportQuery(
         property_id=property_id,
@@ -220,8 +224,12 @@ def build_filter(
 
 def _number(v: NumericValue, path: str) -> float:
     if v.int64_value is not None:
+        if not -MAX_INT64 - 1 <= v.int64_value <= MAX_INT64:
+            raise invalid(f"{path}.int64Value: outside the 64-bit integer range")
         return float(v.int64_value)
     if v.double_value is not None:
+        if not math.isfinite(v.double_value):
+            raise invalid(f"{path}.doubleValue: must be a finite number")
         return v.double_value
     raise invalid(f"{path}: int64Value or doubleValue is required")
 

@@ -23,6 +23,7 @@ MAX_VALUE_CHARS = 100
 MAX_CLIENT_ID_CHARS = 128
 MAX_USER_ID_CHARS = 256
 MAX_USER_AGENT_CHARS = 512
+INT64 = range(-(2**63), 2**63)  # integers are stored as 64-bit values
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -52,6 +53,10 @@ def check_value(name: str, value: ParamValue) -> Rejection | None:
             )
     elif isinstance(value, float) and not math.isfinite(value):
         return Rejection("invalid_param_value", f"params.{name} must be a finite number")
+    elif isinstance(value, int) and value not in INT64:
+        return Rejection(
+            "invalid_param_value", f"params.{name} is outside the 64-bit integer range"
+        )
     return None
 
 

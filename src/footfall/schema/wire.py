@@ -37,6 +37,13 @@ class CollectEnvelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     consent: dict[str, str] | None = None
 
 
+class CollectRequest(CollectEnvelope, kw_only=True, forbid_unknown_fields=True):
+    """The collect request as documented (OpenAPI): the envelope with its events spelled out.
+    The collector decodes :class:`CollectEnvelope`, so one bad event is rejected alone."""
+
+    events: list[WireEvent]  # type: ignore[assignment]  # the documented shape of each raw event
+
+
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     index: int
     status: str  # "accepted" | "rejected"

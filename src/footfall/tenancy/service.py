@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from footfall.clock import is_time_zone
 from footfall.errors import ApiError
 from footfall.store import R, TenancyStore
 from footfall.tenancy import secrets as sec
@@ -41,6 +41,7 @@ HOSTNAME_RE = re.compile(
 EVENT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 MAX_NAME = 100
 MAX_HOSTNAMES = 50
+LATEST_EXPIRY_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last time shown
 T = TypeVar("T")
 
 
@@ -56,13 +57,17 @@ def _name(value: str, field: str = "name") -> str:
 
 
 def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _bad(
-            f"time_zone {value[:60]!r} is not an IANA time zone (e.g. Europe/Paris)"
-        ) from None
+    if not is_time_zone(value):
+        raise _bad(f"time_zone {value[:60]!r} is not an IANA time zone (e.g. Europe/Paris)")
     return value
+
+
+def _expiry(expires_at: int, now: int, hint: str = "") -> int:
+    if expires_at <= now:
+        raise _bad(f"expires_at must be in the future{hint}")
+    if expires_at > LATEST_EXPIRY_US:
+        raise _bad("expires_at must be at most 9999-12-31T23:59:59Z")
+    return expires_at
 
 
 def _currency(value: str) -> str:
@@ -428,8 +433,8 @@ class Tenancy:
             prop = self.property(pid)
             if prop is None or account_id is None or prop.account_id != account_id:
                 raise _bad(f"property_ids: {pid[:30]} is not a property of this account")
-        if expires_at is not None and expires_at <= self.now():
-            raise _bad("expires_at must be in the future")
+        if expires_at is not None:
+            _expiry(expires_at, self.now())
         clean, granted, now = _name(name), _scopes(scopes), self.now()
         values: list[str] = []  # the value of each draw; the last one is stored
 
@@ -474,9 +479,9 @@ class Tenancy:
         if scopes is not None:
             changes["scopes"] = _scopes(scopes)
         if expires_at is not None:
-            if expires_at <= self.now():
-                raise _bad("expires_at must be in the future (revoke the key to stop it now)")
-            changes["expires_at"] = expires_at
+            changes["expires_at"] = _expiry(
+                expires_at, self.now(), " (revoke the key to stop it now)"
+            )
         key = msgspec.structs.replace(key, **changes)
         self._put(key)
         return key
