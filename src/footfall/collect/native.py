@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from footfall.errors import ApiError
-from footfall.gateway.body import json_problem
+from footfall.gateway.body import decode_json, json_problem
 from footfall.schema import money, rules
 from footfall.schema.events import RawEvent
 from footfall.schema.wire import CollectEnvelope, EventResult, WireEvent
@@ -51,14 +51,10 @@ _EVENT = msgspec.json.Decoder(WireEvent)
 
 
 def decode_envelope(body: bytes) -> CollectEnvelope:
-    try:
-        return _ENVELOPE.decode(body)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, f"invalid request body: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, f"invalid request body: {json_problem(body, exc)}") from None
+    if not body:
+        raise ApiError(400, "malformed JSON: the request body is empty")
+    envelope: CollectEnvelope = decode_json(_ENVELOPE, body)
+    return envelope
 
 
 def _client_field(name: str, value: str | None, limit: int) -> str | None:

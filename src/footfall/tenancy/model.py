@@ -151,5 +151,17 @@ def encode_record(record: Record) -> bytes:
     return _ENCODER.encode(record)
 
 
+def record_row(record: Record) -> tuple[str, str, str, str, str, bytes]:
+    """A record as stores keep it: kind, id, lookup, owner account, owner property, document."""
+    return (
+        record.KIND,
+        record.record_id,
+        record.lookup,
+        record.owner_account,
+        record.owner_property,
+        encode_record(record),
+    )
+
+
 def decode_record(data: bytes) -> Record:
     return _DECODER.decode(data)

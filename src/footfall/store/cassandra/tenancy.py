@@ -9,7 +9,7 @@ from typing import Any
 
 from footfall.store import R, UsageRow
 from footfall.store.cassandra.base import CassandraBase, _insert
-from footfall.tenancy.model import Record, decode_record, encode_record
+from footfall.tenancy.model import Record, decode_record, record_row
 
 
 class Outcome(enum.Enum):
@@ -20,17 +20,6 @@ class Outcome(enum.Enum):
 
 _TENANCY_COLUMNS = ("kind", "id", "lookup", "account_id", "property_id", "doc")
 LWT_ATTEMPTS = 3  # a lightweight transaction whose outcome timed out is asked again
-
-
-def _row(record: Record) -> tuple[str, str, str, str, str, bytes]:
-    return (
-        record.KIND,
-        record.record_id,
-        record.lookup,
-        record.owner_account,
-        record.owner_property,
-        encode_record(record),
-    )
 
 
 class TenancyTables(CassandraBase):
@@ -82,7 +71,7 @@ class TenancyTables(CassandraBase):
             )
             if claimed is Outcome.REFUSED:
                 return False
-        row = _row(record)
+        row = record_row(record)
         if (
             self._lwt(
                 _insert("tenancy", _TENANCY_COLUMNS, " IF NOT EXISTS"),
@@ -106,7 +95,7 @@ class TenancyTables(CassandraBase):
         """An update through Paxos too (``IF EXISTS``), so it is ordered after the lightweight
         transaction that created the record whatever the clocks say; a record that does not
         exist yet is inserted as by :meth:`insert`."""
-        kind, record_id, lookup, account_id, property_id, doc = _row(record)
+        kind, record_id, lookup, account_id, property_id, doc = record_row(record)
         for _attempt in range(LWT_ATTEMPTS):
             updated = self._lwt(
                 "UPDATE tenancy SET lookup = ?, account_id = ?, property_id = ?, doc = ? "

@@ -41,7 +41,7 @@ from footfall.store.duckdb.history import HistoryTables, live_generations, save_
 from footfall.store.duckdb.migrate import migrate
 from footfall.store.duckdb.realtime_sql import run_realtime
 from footfall.store.duckdb.report_sql import execute, run_report
-from footfall.tenancy.model import Record, decode_record, encode_record
+from footfall.tenancy.model import Record, decode_record, record_row
 
 if TYPE_CHECKING:
     from footfall.settings import Settings
@@ -436,17 +436,7 @@ class DuckDBStore(HistoryTables):
                 ).fetchall()
                 if taken[0][0]:
                     return False
-                con.execute(
-                    "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        record.KIND,
-                        record.record_id,
-                        record.lookup,
-                        record.owner_account,
-                        record.owner_property,
-                        encode_record(record),
-                    ],
-                )
+                con.execute("INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?)", record_row(record))
         except duckdb.ConstraintException:
             return False  # the transaction was rolled back
         return True
@@ -457,14 +447,7 @@ class DuckDBStore(HistoryTables):
                 "INSERT INTO tenancy VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
                 "lookup = excluded.lookup, account_id = excluded.account_id, "
                 "property_id = excluded.property_id, doc = excluded.doc",
-                [
-                    record.KIND,
-                    record.record_id,
-                    record.lookup,
-                    record.owner_account,
-                    record.owner_property,
-                    encode_record(record),
-                ],
+                record_row(record),
             )
 
     def _records(self, where: str, params: list[Any]) -> list[Record]:
