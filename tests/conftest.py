@@ -48,7 +48,7 @@ def example_names() -> list[str]:
 
 # The instant every in-process test runs at: fixed, so results never depend on when the suite
 # runs. CI runs the suite again at other instants (a minute to midnight UTC, a daylight-saving
-# change) by setting TEST_NOW, under libfaketime for the servers the tests start.
+# change) by setting TEST_NOW, with the servers' clocks shifted too (.ci/shifted-clock).
 TEST_NOW = dt.datetime.fromisoformat(os.environ.get("TEST_NOW", "2026-05-20T10:00:00Z"))
 TEST_NOW_US = to_us(TEST_NOW)
 CLOCK = FixedClock(TEST_NOW_US)
