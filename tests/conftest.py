@@ -79,8 +79,16 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 class SyncASGI:
     """A small synchronous HTTP client for an ASGI app (lifespan not run)."""
 
-    def __init__(self, asgi: Any) -> None:
-        self.transport = httpx.ASGITransport(app=asgi, client=("203.0.113.9", 50000))
+    def __init__(
+        self,
+        asgi: Any,
+        client: tuple[str, int] = ("203.0.113.9", 50000),
+        *,
+        raise_app_exceptions: bool = True,
+    ) -> None:
+        self.transport = httpx.ASGITransport(
+            app=asgi, client=client, raise_app_exceptions=raise_app_exceptions
+        )
 
     def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         async def go() -> httpx.Response:

@@ -4,7 +4,6 @@ odd time zones and extreme datetimes get a 4xx naming the field, never a 500; sm
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from conftest import ADMIN_KEY, CHROME, CLOCK, TEST_NOW, App, make_settings
+from conftest import ADMIN_KEY, CHROME, CLOCK, TEST_NOW, App, SyncASGI, make_settings
 from footfall.api.admin import MAX_RATES_BODY
 from footfall.report.dates import EARLIEST
 from footfall.serve import Runtime
@@ -30,24 +29,13 @@ YEAR_10000_US = 253_402_300_800_000_000  # 10000-01-01T00:00:00Z
 DAYS_SINCE_FLOOR = (TEST_NOW.astimezone(dt.UTC).date() - EARLIEST).days  # the demo property is UTC
 
 
-class Client:
+class Client(SyncASGI):
     """Requests to the in-process app; an unexpected exception is a 500 here, not a raise."""
 
     def __init__(self, app: App) -> None:
         self.app = app
         self.asgi = app.http.transport.app
-        self.transport = httpx.ASGITransport(
-            app=self.asgi, client=("203.0.113.7", 40000), raise_app_exceptions=False
-        )
-
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            async with httpx.AsyncClient(
-                transport=self.transport, base_url="http://testserver"
-            ) as c:
-                return await c.request(method, url, **kw)
-
-        return asyncio.run(go())
+        super().__init__(self.asgi, ("203.0.113.7", 40000), raise_app_exceptions=False)
 
 
 class Spare:
