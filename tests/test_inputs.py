@@ -558,6 +558,8 @@ def test_a_stopped_processor_is_not_ready(world: World) -> None:
         ("99999999999999999999daysAgo", "startDate"),
         ("2015-08-13", "earliest"),
         ("0001-01-01", "earliest"),
+        ("20260518", "not a date"),
+        ("2026-W20-1", "not a date"),
     ],
 )
 def test_every_date_form_meets_the_earliest_date(world: World, value: str, needle: str) -> None:

@@ -86,6 +86,12 @@ def test_a_json_number_is_read_from_its_decimal_text_not_through_a_float(app: Ap
     assert totals(app, ["grossPurchaseRevenue"]) == {(): ["123456789012.645678"]}
 
 
+def test_only_ascii_decimal_text_is_money() -> None:
+    assert to_micros("12.5") == 12_500_000
+    for text in ("\u0661\u0662\u0663.\u0665", "\uff11\uff12", "1_000", "1,5", "NaN"):
+        assert to_micros(text) is None, text
+
+
 def test_micros_round_half_to_even_past_six_decimals() -> None:
     assert to_micros("0.0000015") == 2
     assert to_micros("0.0000025") == 2
@@ -248,6 +254,12 @@ def test_the_exchange_rate_routes(app: App) -> None:
         ({"base": "USD", "rates": {"2026-05-01": {"EUR": "abc"}}}, "EUR"),
         ({"base": "USD", "rates": {"2026-05-01": {"USD": "1"}}}, "base currency"),
         ({"base": "USD", "rates": {}}, "at least one"),
+        # only the plain forms: no digit separators, other scripts' digits, or other date forms
+        ({"base": "USD", "rates": {"2026-05-01": {"EUR": "1_000"}}}, "rates.2026-05-01.EUR"),
+        ({"base": "USD", "rates": {"2026-05-01": {"EUR": "\u0661.\u0665"}}}, "EUR"),
+        ({"base": "USD", "rates": {"20260501": {"EUR": "1"}}}, "20260501"),
+        ({"base": "USD", "rates": {"2026-W18-5": {"EUR": "1"}}}, "2026-W18-5"),
+        ({"base": "\u00c4\u00d6\u00dc", "rates": {"2026-05-01": {"EUR": "1"}}}, "base"),
     ]:
         r = load_rates(app, bad)
         assert r.status_code == 400 and field in r.text, (bad, r.text)
@@ -265,6 +277,13 @@ def test_the_exchange_rate_routes(app: App) -> None:
         "rates": {"2026-05-01": {"GBP": "0.79"}},
         "truncated": False,
     }
+    for query, field in [
+        ({"currency": "\u00c4\u00d6\u00dc"}, "currency"),
+        ({"start": "2026-W18-5"}, "start"),
+        ({"end": "20260501"}, "end"),
+    ]:
+        r = app.http.get("/v1/admin/exchange-rates", params=query, headers=AUTH)
+        assert r.status_code == 400 and field in r.json()["error"]["message"], (query, r.text)
     assert app.http.get("/v1/admin/exchange-rates").status_code == 401
 
 

@@ -47,6 +47,7 @@ def test_queue_and_store_are_chosen_by_url() -> None:
         ({"port": 0}, {}, "port must be between"),
         ({"flush_interval": 0}, {}, "flush_interval"),
         ({"default_time_zone": "Mars/Olympus"}, {}, "IANA time zone"),
+        ({"default_currency": "dollars"}, {}, "default_currency"),
         ({"queue": "redis://x"}, {}, "queue URL"),
         ({"store": "mysql://x"}, {}, "store URL"),
         ({"admin_key": "short"}, {}, "at least 24"),

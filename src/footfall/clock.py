@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 Clock = Callable[[], int]  # microseconds since the epoch
+# the instants a time can be written in ISO 8601 without extended years: years 1 to 9999
+EARLIEST_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+LATEST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
 def system_clock() -> int:
@@ -68,3 +72,17 @@ def _iana_zones() -> frozenset[str]:
 def is_time_zone(name: str) -> bool:
     """Whether ``name`` is an IANA time zone name (``Europe/Paris``, ``UTC``)."""
     return len(name) <= 64 and name in _iana_zones()
+
+
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_day(value: str) -> dt.date | None:
+    """A calendar day written ``YYYY-MM-DD`` (only that form: not ``20260518`` nor
+    ``2026-W20-1``, which ``date.fromisoformat`` also takes), or None."""
+    if not _DAY_RE.fullmatch(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from footfall.clock import is_time_zone
+from footfall.schema.money import currency_code
 
 ENV_PREFIX = "FOOTFALL_"
 # read by command-line clients (admin commands, simulate), not by the server
@@ -238,6 +239,10 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
         raise SettingsError("disk_reserve_bytes must be 0 (off) or a number of bytes")
     if s.max_decompressed_bytes < s.max_body_bytes:
         raise SettingsError("max_decompressed_bytes must be at least max_body_bytes")
+    if currency_code(s.default_currency) is None:
+        raise SettingsError(
+            f"default_currency {s.default_currency[:20]!r} is not an ISO 4217 code (e.g. USD)"
+        )
     if not is_time_zone(s.default_time_zone):
         raise SettingsError(
             f"default_time_zone {s.default_time_zone[:60]!r} is not an IANA time zone (e.g. Europe/Paris)"

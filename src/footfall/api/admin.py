@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from footfall.clock import Clock, system_clock, to_us
+from footfall.clock import EARLIEST_US, LATEST_US, Clock, system_clock, to_us
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.body import Takes, read_json
 from footfall.gateway.responses import json_response
-from footfall.process.rates import ExchangeRates, RatesIn
+from footfall.process.rates import ExchangeRates, RatesIn, parse_code, parse_day
 from footfall.store import Generations, Rebuild
 from footfall.tenancy.model import ApiKey, ApiSecret, Property, Record, Scope, Stream
 from footfall.tenancy.service import Created, Tenancy
@@ -89,8 +89,6 @@ class KeyPatch(msgspec.Struct, forbid_unknown_fields=True):
     expires_at: str | None = None
 
 
-EARLIEST_US = to_us(dt.datetime(1, 1, 1, tzinfo=dt.UTC))
-LATEST_US = to_us(dt.datetime.max.replace(tzinfo=dt.UTC))  # 9999-12-31T23:59:59.999999Z
 _CYCLE_US = 146_097 * 86_400_000_000  # 400 Gregorian years, the calendar's period
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -541,13 +539,11 @@ class AdminApi:
         """The stored rates (any key: they say how revenue was converted); ``?currency=``,
         ``?start=`` and ``?end=`` (YYYY-MM-DD) narrow the listing."""
         q = request.query_params
-        currency = q.get("currency")
-        if currency is not None and not (len(currency) == 3 and currency.isalpha()):
-            raise ApiError(400, "currency must be a three-letter ISO 4217 code")
-        days = [_date(q[name], name) if name in q else None for name in ("start", "end")]
+        currency = parse_code(q["currency"], "currency") if "currency" in q else None
+        days = [parse_day(q[name], name) if name in q else None for name in ("start", "end")]
         listing = await run_in_threadpool(
             self.rates.listing,
-            currency.upper() if currency else None,
+            currency,
             days[0],
             days[1],
             MAX_RATES_LISTED,
@@ -558,10 +554,3 @@ class AdminApi:
         """Insert or replace exchange rates (operator): ``{"base", "rates": {day: {code: rate}}}``."""
         body: RatesIn = await _body(request, RatesIn, MAX_RATES_BODY)
         return json_response(await run_in_threadpool(self.rates.load, body))
-
-
-def _date(value: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(400, f"{field}: {value[:20]!r} is not a date (YYYY-MM-DD)") from None

@@ -5,10 +5,10 @@ rate limited. Counted in memory on the request path and added to the store every
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 
+from footfall.clock import system_clock
 from footfall.store import UsageRow, UsageStore
 
 HOUR_US = 3_600_000_000
@@ -17,7 +17,7 @@ HOUR_US = 3_600_000_000
 class UsageMeter:
     def __init__(self, store: UsageStore, clock: Callable[[], int] | None = None) -> None:
         self.store = store
-        self.clock = clock or (lambda: time.time_ns() // 1000)
+        self.clock = clock or system_clock
         self._counts: Counter[tuple[str, int, str]] = Counter()
         self._lock = threading.Lock()
 

@@ -25,6 +25,7 @@ from typing import Protocol
 
 import msgspec
 
+from footfall.clock import iso_day
 from footfall.errors import ApiError
 from footfall.schema import money
 from footfall.store import MetaStore, RateRow, RateStore
@@ -61,38 +62,41 @@ class Table(msgspec.Struct, frozen=True):
         return self.rates[i - 1] if i else None
 
 
-_DECIMAL = msgspec.json.Decoder(Decimal)
-
-
 def _bad(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def _code(value: str, field: str) -> str:
+def parse_code(value: str, field: str) -> str:
+    """A currency code in a request, upper-cased; 400 naming ``field`` otherwise."""
     code = money.currency_code(value)
     if code is None:
         raise _bad(f"{field}: {value[:20]!r} is not a three-letter ISO 4217 code")
     return code
 
 
-def _day(value: str) -> dt.date:
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise _bad(f"rates: {value[:20]!r} is not a date (YYYY-MM-DD)") from None
-    if day < EARLIEST_DAY or len(value) != 10:
-        raise _bad(f"rates: {value[:20]!r} is not a date from 1970-01-01 (YYYY-MM-DD)")
+def parse_day(value: str, field: str, earliest: dt.date = EARLIEST_DAY) -> dt.date:
+    """A ``YYYY-MM-DD`` day in a request, from ``earliest``; 400 naming ``field`` otherwise."""
+    day = iso_day(value)
+    if day is None:
+        raise _bad(f"{field}: {value[:20]!r} is not a date (YYYY-MM-DD)")
+    if day < earliest:
+        raise _bad(f"{field}: {value} is before {earliest}")
     return day
 
 
 def _rate(raw: msgspec.Raw, field: str) -> str:
     try:
-        value = _DECIMAL.decode(raw)
+        sent = msgspec.json.decode(raw, type=str | int | float)
     except UnicodeDecodeError:
         raise _bad(f"{field}: not valid UTF-8") from None
     except (msgspec.ValidationError, msgspec.DecodeError):
-        raise _bad(f"{field} must be a decimal number, as a JSON number or string") from None
-    if not value.is_finite() or value <= 0 or value >= MAX_RATE:
+        sent = None
+    # a JSON number is read from its text as sent, by the contract's own decimal reader
+    text = sent if isinstance(sent, str) or sent is None else bytes(raw).decode()
+    value = money.decimal_of(text)
+    if value is None:
+        raise _bad(f"{field} must be a decimal number, as a JSON number or string")
+    if value <= 0 or value >= MAX_RATE:
         raise _bad(f"{field} must be a positive number below 10^9")
     text = format(value.normalize(), "f")
     if len(text) > MAX_RATE_CHARS:
@@ -102,13 +106,13 @@ def _rate(raw: msgspec.Raw, field: str) -> str:
 
 def parse_rates(body: RatesIn) -> tuple[str, list[RateRow]]:
     """The base and the rows of a load, validated; 400 naming the field otherwise."""
-    base = _code(body.base, "base")
+    base = parse_code(body.base, "base")
     rows: list[RateRow] = []
     for day_text, by_currency in body.rates.items():
-        day = _day(day_text)
+        day = parse_day(day_text, "rates")
         for currency, value in by_currency.items():
             field = f"rates.{day_text}.{currency[:20]}"
-            code = _code(currency, field)
+            code = parse_code(currency, field)
             if code == base:
                 raise _bad(f"{field}: the base currency's rate is 1 by definition; leave it out")
             rows.append((code, day, _rate(value, field)))

@@ -45,7 +45,6 @@ MONEY_MEASURES: dict[str, tuple[str, ...]] = {
     "purchase": PURCHASE_EVENTS,
     "refund": REFUND_EVENTS,
 }
-MICROS = 1_000_000
 
 
 _DIMENSIONS = [

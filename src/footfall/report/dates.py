@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from footfall.clock import iso_day
 from footfall.errors import invalid
 
 DAYS_AGO_RE = re.compile(r"([0-9]+)daysAgo")
@@ -30,14 +31,12 @@ def resolve_date(value: str, today: dt.date, field: str) -> dt.date:
             )
         day = today - dt.timedelta(days=int(digits))
     else:
-        try:
-            if len(value) != 10:
-                raise ValueError(value)
-            day = dt.date.fromisoformat(value)
-        except ValueError:
+        found = iso_day(value)
+        if found is None:
             raise invalid(
                 f"{field}: {value[:40]!r} is not a date; use YYYY-MM-DD, today, yesterday or NdaysAgo"
-            ) from None
+            )
+        day = found
     if day < EARLIEST:
         raise invalid(f"{field}: {value[:40]} is before the earliest allowed date {EARLIEST}")
     return day

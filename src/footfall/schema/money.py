@@ -21,7 +21,7 @@ MAX_AMOUNT = Decimal(10) ** 12  # |value| below a trillion: micros fit a signed 
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
 # a decimal number as text: digits with an optional point and a short exponent (no "NaN",
 # "Infinity" or digit separators, which Decimal would also take)
-NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?")
+NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?")
 _CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, Emax=10**6, Emin=-(10**6))
 _STEP = Decimal("0.000001")
 

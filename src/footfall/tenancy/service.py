@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from footfall.clock import is_time_zone
+from footfall.clock import LATEST_US, is_time_zone, system_clock
 from footfall.errors import ApiError
+from footfall.schema import money
 from footfall.store import R, TenancyStore
 from footfall.tenancy import secrets as sec
 from footfall.tenancy.model import (
@@ -41,7 +42,6 @@ HOSTNAME_RE = re.compile(
 EVENT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 MAX_NAME = 100
 MAX_HOSTNAMES = 50
-LATEST_EXPIRY_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last time shown
 T = TypeVar("T")
 
 
@@ -65,15 +65,16 @@ def _time_zone(value: str) -> str:
 def _expiry(expires_at: int, now: int, hint: str = "") -> int:
     if expires_at <= now:
         raise _bad(f"expires_at must be in the future{hint}")
-    if expires_at > LATEST_EXPIRY_US:
+    if expires_at > LATEST_US:
         raise _bad("expires_at must be at most 9999-12-31T23:59:59Z")
     return expires_at
 
 
 def _currency(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z]{3}", value):
+    code = money.currency_code(value)
+    if code is None:
         raise _bad("currency must be an ISO 4217 code such as USD")
-    return value.upper()
+    return code
 
 
 def _hostnames(values: Iterable[str]) -> tuple[str, ...]:
@@ -165,7 +166,7 @@ class Tenancy:
         ids: sec.IdSource | None = None,
     ) -> None:
         self.store = store
-        self.now = clock or (lambda: time.time_ns() // 1000)
+        self.now = clock or system_clock
         self.ids: sec.IdSource = ids or sec.RandomIds()
         self._cache = _Cache()
 
