@@ -34,6 +34,7 @@ BASE_KEY = "exchange_rates:base"
 STAMP_KEY = "exchange_rates:changed"
 MAX_RATES_PER_LOAD = 100_000
 MAX_RATE = Decimal(10) ** 9
+MAX_FACTORS = 100_000  # conversion factors kept (one per currency pair and day seen)
 MAX_RATE_CHARS = 40
 REFRESH_SECONDS = 5.0
 EARLIEST_DAY = dt.date(1970, 1, 1)
@@ -132,6 +133,8 @@ class ExchangeRates:
         self._lock = threading.Lock()
         self._base: str | None = None
         self._tables: dict[str, Table] = {}
+        # (source, target, day) → target units per source unit, for the tables loaded
+        self._factors: dict[tuple[str, str, dt.date], Fraction | None] = {}
         self._stamp: str | None = None
         self._checked = -float("inf")  # time.monotonic() of the last look at the stamp
 
@@ -172,6 +175,7 @@ class ExchangeRates:
                 self._tables = _tables(rows)
                 self._base = base
                 self._stamp = stamp
+                self._factors = {}
             self._checked = now
 
     # -- reading ------------------------------------------------------------------------------
@@ -179,6 +183,9 @@ class ExchangeRates:
     def rate(self, currency: str, day: dt.date) -> Fraction | None:
         """Units of ``currency`` per unit of the base on ``day`` (latest day on or before)."""
         self.refresh()
+        return self._rate(currency, day)
+
+    def _rate(self, currency: str, day: dt.date) -> Fraction | None:
         if currency == self._base:
             return Fraction(1)
         table = self._tables.get(currency)
@@ -188,10 +195,16 @@ class ExchangeRates:
         """``micros`` of ``source`` in micros of ``target`` on ``day``; None without a rate."""
         if source == target:
             return micros
-        r_source, r_target = self.rate(source, day), self.rate(target, day)
-        if r_source is None or r_target is None:
-            return None
-        return round(Fraction(micros) * r_target / r_source)  # half to even, exact
+        self.refresh()
+        factors = self._factors  # before the tables: a reload replaces the tables, then this
+        key = (source, target, day)
+        if key not in factors:  # kept until the rates are reloaded
+            r_source, r_target = self._rate(source, day), self._rate(target, day)
+            if len(factors) >= MAX_FACTORS:
+                factors.clear()
+            factors[key] = None if r_source is None or r_target is None else r_target / r_source
+        factor = factors[key]
+        return None if factor is None else round(micros * factor)  # half to even, exact
 
     def listing(
         self, currency: str | None, start: dt.date | None, end: dt.date | None, limit: int

@@ -141,6 +141,7 @@ class Packed(NamedTuple):
 # the sums of a cell, in Packed's order; a money measure's sum is the column named here
 MONEY_COLUMNS = {"purchase": "revenue_micros", "refund": "refund_micros"}
 SUMS = ("events", "views", "key_events", "engagement_ms", *MONEY_COLUMNS.values())
+_MONEY_INDEX = {measure: SUMS.index(column) for measure, column in MONEY_COLUMNS.items()}
 _MONEY = tuple(
     (SUMS.index(MONEY_COLUMNS[measure]), frozenset(names))
     for measure, names in catalog.MONEY_MEASURES.items()
@@ -148,19 +149,7 @@ _MONEY = tuple(
 
 
 def _packed(sums: list[int], users: bytes, active: bytes, new: bytes, sessions: bytes) -> Packed:
-    events, views, key_events, engagement_ms, purchase_micros, refund_micros = sums
-    return Packed(
-        events,
-        views,
-        key_events,
-        engagement_ms,
-        purchase_micros,
-        refund_micros,
-        users,
-        active,
-        new,
-        sessions,
-    )
+    return Packed._make([*sums, users, active, new, sessions])  # Packed starts with SUMS
 
 
 def _session_summary(fact: Mapping[str, Any]) -> int:
@@ -259,9 +248,8 @@ class Merged:
         self.sessions = tuple_union(MaxIntPolicy(), LG_K)
 
     def add(self, p: Packed) -> None:
-        sums = (p.events, p.views, p.key_events, p.engagement_ms, p.revenue_micros, p.refund_micros)
-        for i, value in enumerate(sums):
-            self.sums[i] += value
+        for i, name in enumerate(SUMS):
+            self.sums[i] += getattr(p, name)
         self.users.update(compact_theta_sketch.deserialize(p.users))
         self.active.update(compact_theta_sketch.deserialize(p.active_users))
         self.new.update(compact_theta_sketch.deserialize(p.new_users))
@@ -280,7 +268,7 @@ class Merged:
         """Every catalog metric of the merged cells, as the report SQL defines it (currency
         metrics in integer micros)."""
         events, views, key_events, engagement_ms = self.sums[:4]
-        money = {m: self.sums[SUMS.index(c)] for m, c in MONEY_COLUMNS.items()}
+        money = {m: self.sums[i] for m, i in _MONEY_INDEX.items()}
         sessions_sketch = self.sessions.get_result()
         retained = sessions_sketch.num_retained
         engaged_retained = 0
