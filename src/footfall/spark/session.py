@@ -114,8 +114,9 @@ def read_partitions(
     events = keys.join(
         cassandra_table(spark, ks, "events", direct_join=True), ["property_id", "hour", "shard"]
     )
-    # rows written before schema version 3 hold their value in the legacy double column
-    legacy = F.when(F.abs(F.col("value")) < 1e12, F.round(F.col("value") * 1e6).cast("long"))
+    # rows written before schema version 3 hold their value in the legacy double column, read
+    # to micros half to even, as schema.money.to_micros reads it on the realtime path
+    legacy = F.when(F.abs(F.col("value")) < 1e12, F.bround(F.col("value") * 1e6).cast("long"))
     events = events.withColumn("value_micros", F.coalesce(F.col("value_micros"), legacy)).drop(
         "value"
     )

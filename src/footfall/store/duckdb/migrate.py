@@ -22,7 +22,8 @@ STEPS: dict[int, tuple[str, ...] | Callable[[Any, str], object]] = {
     # as they are; re-process a property to convert other currencies with exchange rates.
     2: (
         "ALTER TABLE events ADD COLUMN value_micros BIGINT",
-        "UPDATE events SET value_micros = CAST(round(value * 1000000) AS BIGINT) "
+        # half to even, as schema.money.to_micros and the cluster's reads of old rows round
+        "UPDATE events SET value_micros = CAST(round_even(value * 1000000, 0) AS BIGINT) "
         "WHERE value IS NOT NULL AND abs(value) < 1e12",
         "ALTER TABLE events DROP COLUMN value",
     ),
