@@ -15,9 +15,9 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from conftest import ADMIN_KEY, CLOCK, App, make_settings
 from footfall.errors import ApiError
-from footfall.report.proto3 import ENUMS, MESSAGES, RequestDecoder, canonical, int_enums
+from footfall.report.proto3 import ENUMS, MAX_DEPTH, MESSAGES, RequestDecoder, canonical, int_enums
 from footfall.report.realtime import RunRealtimeReportRequest
-from footfall.report.request import BatchRunReportsRequest, RunReportRequest
+from footfall.report.request import MAX_FILTER_NODES, BatchRunReportsRequest, RunReportRequest
 from footfall.serve import Runtime
 
 KINDS = {
@@ -351,8 +351,29 @@ def test_deep_nesting_is_refused() -> None:
     expr: dict[str, Any] = {"filter": {"fieldName": "x", "emptyFilter": {}}}
     for _ in range(5000):
         expr = {"notExpression": expr}
-    with pytest.raises(ApiError, match="nested more than 64 levels"):
+    with pytest.raises(ApiError, match=f"nested more than {MAX_DEPTH} levels"):
         canonical({"dimensionFilter": expr}, "RunReportRequest")
+
+
+def test_the_largest_filter_tree_nests_as_deep_as_it_likes() -> None:
+    """A filter of MAX_FILTER_NODES expressions, each group inside the last, in a batch: the
+    depth bound never refuses what the node bound allows."""
+    expr: dict[str, Any] = {
+        "filter": {
+            "fieldName": "date",
+            "betweenFilter": {"fromValue": {"int64Value": "1"}, "toValue": {"int64Value": "9"}},
+        }
+    }
+    for i in range(MAX_FILTER_NODES - 1):
+        expr = {"andGroup" if i % 2 else "orGroup": {"expressions": [expr]}}
+    body = {"requests": [{"dimensionFilter": expr}]}
+    decoded = canonical(body, "BatchRunReportsRequest")
+    inner = decoded["requests"][0]["dimensionFilter"]
+    for _ in range(MAX_FILTER_NODES - 1):
+        inner = (inner.get("andGroup") or inner["orGroup"])["expressions"][0]
+    assert inner["filter"]["betweenFilter"]["toValue"] == {"int64Value": 9}
+    batch = RequestDecoder(BatchRunReportsRequest).decode(json.dumps(body).encode())
+    assert batch.requests[0].dimension_filter is not None
 
 
 def test_wrong_json_types_are_left_to_the_struct() -> None:

@@ -266,14 +266,9 @@ def _serve(settings: Settings, roles: frozenset[str] | None = None) -> int:
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        # a slow or idle client is cut off: the request head, the body, idle keep-alive
-        http=protocol_class(
-            Timeouts(
-                header=settings.header_timeout,
-                body=settings.body_timeout,
-                keep_alive=settings.keep_alive_timeout,
-            )
-        ),
+        # a slow or idle client is cut off: the request head and the body (our timers), idle
+        # keep-alive (uvicorn's)
+        http=protocol_class(Timeouts(header=settings.header_timeout, body=settings.body_timeout)),
         timeout_keep_alive=settings.keep_alive_timeout,
     )
     uvicorn.Server(config).run()

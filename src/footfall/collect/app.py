@@ -160,6 +160,7 @@ class Collector:
             max_bytes=s.max_body_bytes,
             max_decompressed=s.max_decompressed_bytes,
             setting="max_body_bytes",
+            decompressed_setting="max_decompressed_bytes",
         )
         envelope = decode_envelope(body)
         query_mid = request.query_params.get("measurement_id")

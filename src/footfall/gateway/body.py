@@ -40,10 +40,16 @@ def _limit_name(setting: str) -> str:
 
 
 async def read_body(
-    request: Request, *, max_bytes: int, max_decompressed: int | None = None, setting: str = ""
+    request: Request,
+    *,
+    max_bytes: int,
+    max_decompressed: int | None = None,
+    setting: str = "",
+    decompressed_setting: str = "",
 ) -> bytes:
-    """The body, refused with 413 past ``max_bytes`` on the wire (or ``max_decompressed`` once
-    gzip or deflate is undone); ``setting`` names the setting that holds the limit, if any."""
+    """The body, refused with 413 past ``max_bytes`` on the wire (or ``max_decompressed``, else
+    ``max_bytes``, once gzip or deflate is undone); ``setting`` and ``decompressed_setting`` name
+    the settings that hold the limits, if any."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not _DIGITS.fullmatch(declared.strip()):
@@ -72,8 +78,7 @@ async def read_body(
         raise ApiError(
             415, f"Content-Encoding {encoding[:30]!r} is not supported; use gzip, deflate or none"
         )
-    inflated_setting = "max_decompressed_bytes" if setting else ""
-    return _inflate(body, encoding, max_decompressed or max_bytes, inflated_setting)
+    return _inflate(body, encoding, max_decompressed or max_bytes, decompressed_setting)
 
 
 def _inflate(body: bytes, encoding: str, limit: int, setting: str) -> bytes:

@@ -30,7 +30,6 @@ from footfall.errors import ApiError
 class Timeouts(msgspec.Struct, frozen=True):
     header: float  # seconds to send the request head
     body: float  # seconds to send the body, once the head is in
-    keep_alive: int  # whole seconds an idle keep-alive connection stays open (uvicorn's)
 
 
 def timeout_response(message: str) -> bytes:

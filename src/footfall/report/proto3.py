@@ -29,10 +29,15 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 
 from footfall.errors import invalid
+from footfall.report.request import MAX_FILTER_NODES
 
 T = TypeVar("T")
 
-MAX_DEPTH: Final = 64  # a filter tree has at most 50 nodes; nothing GA4 accepts nests deeper
+# The deepest request GA4 accepts is a filter tree of MAX_FILTER_NODES expressions nested one in
+# another: each andGroup/orGroup costs two levels (the group, then its expression), and the
+# batch request, the report, the leaf filter, its stringFilter/betweenFilter and a NumericValue
+# four more. Anything deeper is refused before the filter is counted.
+MAX_DEPTH: Final = 2 * MAX_FILTER_NODES + 4
 INT64: Final = (-(2**63), 2**63 - 1)
 INT32: Final = (-(2**31), 2**31 - 1)
 _INTEGER = re.compile(r"-?[0-9]{1,20}")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
+# a filter tree (dimensionFilter, metricFilter) holds at most this many expressions
+MAX_FILTER_NODES = 50
+
 
 class _Camel(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
     pass

@@ -26,14 +26,19 @@ from footfall.report.query import (
     ResolvedRange,
     StringMatch,
 )
-from footfall.report.request import FilterExpression, NumericValue, OrderBy, RunReportRequest
+from footfall.report.request import (
+    MAX_FILTER_NODES,
+    FilterExpression,
+    NumericValue,
+    OrderBy,
+    RunReportRequest,
+)
 
 MAX_DIMENSIONS = 9
 MAX_METRICS = 10
 MAX_DATE_RANGES = 4
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 250_000
-MAX_FILTER_NODES = 50
 MAX_IN_LIST = 1_000
 MAX_INT64 = 2**63 - 1  # GA4's int64 fields (offset, int64Value)
 MATCH_TYPES = ("EXACT", "BEGINS_WITH", "ENDS_WITH", "CONTAINS", "FULL_REGEXP", "PARTIAL_REGEXP")
