@@ -23,12 +23,13 @@ from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.body import Takes, read_body
+from footfall.gateway.ingest import MAX_MEASUREMENT_ID_CHARS, Credentials, Ingest, Sender
 from footfall.gateway.responses import error_response, json_response
 from footfall.queue import Publisher, QueueUnavailable
 from footfall.schema.wire import CollectEnvelope, CollectRequest, EventResult
 from footfall.settings import Settings
 from footfall.store.disk import DiskSpace
-from footfall.tenancy.model import HostnamePolicy, Property, Scope, Stream
+from footfall.tenancy.model import HostnamePolicy, Property, Stream
 from footfall.tenancy.service import hostname_allowed
 
 CORS_HEADERS = {
@@ -37,13 +38,6 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "86400",
 }
 MAX_HEADER_CHARS = 512  # User-Agent and Accept-Language are cut to this
-REFUSALS = {
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "forbidden",
-    429: "rate_limited",
-    503: "unavailable",
-}
 _raw_encoder = msgspec.msgpack.Encoder()
 
 
@@ -103,6 +97,7 @@ class Collector:
         self.gateway = gateway
         self.publisher = publisher
         self.disk = disk
+        self.ingest = Ingest(gateway)
         self.limits = Limits(
             max_events=settings.max_events_per_request,
             max_params=settings.max_params_per_event,
@@ -134,18 +129,14 @@ class Collector:
     async def collect(self, request: Request) -> Response:
         if request.method == "OPTIONS":
             return self._preflight(request)
-        found = self._stream(request.query_params.get("measurement_id", ""))
+        found = self.ingest.stream(request.query_params.get("measurement_id", ""))
         try:
             return await self._collect(request, found)
         except ApiError as exc:
             return error_response(exc, cors_headers(request, found[1] if found else None))
 
-    def _stream(self, measurement_id: str) -> tuple[Stream, Property] | None:
-        mid = measurement_id[:64]
-        return self.gateway.tenancy.by_measurement_id(mid) if mid else None
-
     def _preflight(self, request: Request) -> Response:
-        found = self._stream(request.query_params.get("measurement_id", ""))
+        found = self.ingest.stream(request.query_params.get("measurement_id", ""))
         headers = cors_headers(request, found[1] if found else None)
         if not headers:
             return error_response(ApiError(403, "this origin may not send events to this property"))
@@ -166,63 +157,33 @@ class Collector:
         query_mid = request.query_params.get("measurement_id")
         if query_mid and envelope.measurement_id and query_mid != envelope.measurement_id:
             raise ApiError(400, "measurement_id differs between the query string and the body")
-        mid = (query_mid or envelope.measurement_id or "")[:64]
+        mid = (query_mid or envelope.measurement_id or "")[:MAX_MEASUREMENT_ID_CHARS]
         if not mid:
             raise ApiError(400, "measurement_id is required (query string or body)")
-        found = by_query if query_mid else self._stream(mid)  # the query's stream, found already
+        found = by_query if query_mid else self.ingest.stream(mid)  # the query's, found already
         if found is None:
             raise ApiError(404, f"no stream has measurement_id {mid!r}")
-        stream, prop = found
         try:
-            return await self._admit(request, body, envelope, stream, prop)
-        except ApiError as exc:
-            # every event of a refused request counts as rejected, so usage adds up
-            reason = REFUSALS.get(exc.code, "invalid_request")
-            self.gateway.usage.add(
-                prop.property_id, f"events_rejected:{reason}", len(envelope.events)
+            sender = self.ingest.admit(
+                request, found, Credentials.of(request), body_bytes=len(body)
             )
-            self.gateway.metrics.rejected.labels(reason).inc(len(envelope.events))
+            return await self._accept(request, envelope, sender)
+        except ApiError as exc:
+            self.ingest.refused(found[1], exc, len(envelope.events))
             raise
 
-    async def _admit(
-        self,
-        request: Request,
-        body: bytes,
-        envelope: CollectEnvelope,
-        stream: Stream,
-        prop: Property,
+    async def _accept(
+        self, request: Request, envelope: CollectEnvelope, sender: Sender
     ) -> Response:
-        s = self.settings
-        gw = self.gateway
-        gw.charge(prop.property_id)
-        gw.usage.add(prop.property_id, "bytes", len(body))
-        gw.metrics.bytes_in.inc(len(body))
-        server_side = backfill = False
-        api_secret = request.query_params.get("api_secret")
-        if api_secret is not None or request.headers.get("authorization"):
-            # only requests that present a credential meet the failed-authentication limit, so
-            # browsers behind an address others abuse still get their page views in
-            gw.check_auth_failures(request)
-        if api_secret is not None:
-            if gw.tenancy.verify_secret(stream, api_secret) is None:
-                raise gw.auth_failed(request, "the api_secret is not valid for this stream")
-            server_side = True
-        # sending with a key (backfill, imports, footfall simulate) is bounded by the property's
-        # ingest bucket, charged above, not by the key's request rate
-        key = gw.authenticate(request, required=False, charge_key=False)
-        if key is not None:
-            if not (key.covers(prop) and key.allows(Scope.WRITE)):
-                # the same answer whether or not the key could see the property
-                raise ApiError(403, "this API key may not send events to this stream")
-            server_side = backfill = True
+        prop = sender.property
         stamp = Stamp(
             property_id=prop.property_id,
             received_at=self.clock(),
-            ip=gw.client_ip(request),
+            ip=self.gateway.client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:MAX_HEADER_CHARS],
             accept_language=request.headers.get("accept-language", "")[:MAX_HEADER_CHARS],
-            backfill=backfill,
-            server_side=server_side,
+            backfill=sender.backfill,
+            server_side=sender.server_side,
             allowed_hostnames=prop.allowed_hostnames,
             flag_foreign_hostnames=prop.hostname_policy is HostnamePolicy.FLAG,
             origin_host=origin_host(request),
@@ -234,7 +195,9 @@ class Collector:
             key_bytes = (envelope.client_id or stamp.ip).encode()
             messages = [(key_bytes, _raw_encoder.encode(ev)) for ev in accepted]
             try:
-                await asyncio.wait_for(self.publisher.publish(messages), timeout=s.publish_timeout)
+                await asyncio.wait_for(
+                    self.publisher.publish(messages), timeout=self.settings.publish_timeout
+                )
             except (QueueUnavailable, TimeoutError):
                 raise ApiError(503, "the queue is unavailable; retry later") from None
         self._count(prop.property_id, results, [ev.flags for ev in accepted])

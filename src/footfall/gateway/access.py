@@ -99,6 +99,11 @@ class Gateway:
             raise self.auth_failed(
                 request, "an API key is required (Authorization: Bearer <key> or x-goog-api-key)"
             )
+        return self.key_of(request, token, charge_key=charge_key)
+
+    def key_of(self, request: Request, token: str, *, charge_key: bool = True) -> ApiKey:
+        """The live key whose secret is ``token`` (401 otherwise, counted against the client
+        address), charged to the key's rate limit unless ``charge_key`` is false."""
         key = self.tenancy.authenticate(token)
         if key is None:
             raise self.auth_failed(
