@@ -37,7 +37,7 @@ from hypothesis.errors import Unsatisfiable
 
 from conftest import ADMIN_KEY, CHROME, CLOCK, TEST_NOW_US, App, make_settings
 from footfall.api import admin
-from footfall.api.app import _realtime_decoder, _report_decoder, decode_body
+from footfall.api.app import _realtime_decoder, _report_decoder
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.errors import ApiError
 from footfall.gateway.body import decode_json
@@ -290,7 +290,7 @@ def test_collect_envelopes(body: bytes) -> None:
 @given(body=_bodies(REPORTS))
 def test_run_report_bodies(body: bytes) -> None:
     try:
-        query = build_query(decode_body(_report_decoder, body), "1", TODAY)
+        query = build_query(decode_json(_report_decoder, body), "1", TODAY)
         assert all(r.start >= EARLIEST for r in query.date_ranges)
         assert 0 <= query.offset < 2**63 and 0 < query.limit <= 250_000
     except ApiError as exc:
@@ -301,7 +301,7 @@ def test_run_report_bodies(body: bytes) -> None:
 @given(body=_bodies(REALTIME))
 def test_realtime_bodies(body: bytes) -> None:
     try:
-        build_realtime_query(decode_body(_realtime_decoder, body), "1", TEST_NOW_US)
+        build_realtime_query(decode_json(_realtime_decoder, body), "1", TEST_NOW_US)
     except ApiError as exc:
         refused_cleanly(exc)
 
@@ -353,7 +353,7 @@ FILTERS = st.deferred(
 def test_filters(flt: Any) -> None:
     body = {**REPORTS[0], "dimensionFilter": flt}
     try:
-        build_query(decode_body(_report_decoder, dump(body)), "1", TODAY)
+        build_query(decode_json(_report_decoder, dump(body)), "1", TODAY)
     except ApiError as exc:
         refused_cleanly(exc)
 

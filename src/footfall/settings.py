@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from footfall.clock import is_time_zone
+from footfall.report.request import MAX_LIMIT
 from footfall.schema.money import currency_code
 
 ENV_PREFIX = "FOOTFALL_"
@@ -290,7 +291,6 @@ def _check(s: Settings) -> None:  # noqa: PLR0912 (one branch per setting that n
 
 
 MEMORY_SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-MAX_REPORT_ROWS = 250_000  # GA4's maximum limit
 
 
 def _check_limits(s: Settings) -> None:
@@ -317,9 +317,9 @@ def _check_limits(s: Settings) -> None:
             raise SettingsError(f"{name} must be 0 (off) or positive")
     if s.rate_limit_burst_seconds <= 0:
         raise SettingsError("rate_limit_burst_seconds must be positive")
-    if not 1 <= s.report_max_rows <= MAX_REPORT_ROWS:
+    if not 1 <= s.report_max_rows <= MAX_LIMIT:
         raise SettingsError(
-            f"report_max_rows must be 1..{MAX_REPORT_ROWS} (GA4's maximum), got {s.report_max_rows}"
+            f"report_max_rows must be 1..{MAX_LIMIT} (GA4's maximum), got {s.report_max_rows}"
         )
     if s.report_max_response_bytes < 100_000:
         raise SettingsError("report_max_response_bytes must be at least 100000")

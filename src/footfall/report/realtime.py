@@ -7,10 +7,9 @@ import msgspec
 
 from footfall.errors import ApiError
 from footfall.report.query import ReportQuery
-from footfall.report.request import Dimension, FilterExpression, Metric, OrderBy
+from footfall.report.request import MAX_LIMIT, Dimension, FilterExpression, Metric, OrderBy
 from footfall.report.validate import (
     DEFAULT_LIMIT,
-    MAX_LIMIT,
     build_aggregations,
     build_filter,
     build_order_bys,

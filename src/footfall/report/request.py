@@ -14,6 +14,7 @@ import msgspec
 
 # a filter tree (dimensionFilter, metricFilter) holds at most this many expressions
 MAX_FILTER_NODES = 50
+MAX_LIMIT = 250_000  # GA4's maximum rows per report (limit)
 
 
 class _Camel(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):

@@ -28,6 +28,7 @@ from footfall.report.query import (
 )
 from footfall.report.request import (
     MAX_FILTER_NODES,
+    MAX_LIMIT,
     FilterExpression,
     NumericValue,
     OrderBy,
@@ -38,7 +39,6 @@ MAX_DIMENSIONS = 9
 MAX_METRICS = 10
 MAX_DATE_RANGES = 4
 DEFAULT_LIMIT = 10_000
-MAX_LIMIT = 250_000
 MAX_IN_LIST = 1_000
 MAX_INT64 = 2**63 - 1  # GA4's int64 fields (offset, int64Value)
 MATCH_TYPES = ("EXACT", "BEGINS_WITH", "ENDS_WITH", "CONTAINS", "FULL_REGEXP", "PARTIAL_REGEXP")
