@@ -28,6 +28,7 @@ from footfall import __version__
 from footfall.api.admin import AdminApi
 from footfall.api.app import ReportApi
 from footfall.api.openapi import OpenApi
+from footfall.api.tracker import TrackerScripts
 from footfall.clock import Clock, system_clock
 from footfall.collect.app import Collector
 from footfall.errors import ApiError
@@ -335,6 +336,10 @@ def create_app(runtime: Runtime) -> Starlette:
         ).routes()
         takes.update(ReportApi.TAKES)
         takes.update(AdminApi.TAKES)
+    if runtime.publisher is not None or "api" in runtime.roles:
+        # the script tag's host is the collector's by default, the dashboard's too in one process
+        routes_by_role += TrackerScripts(gateway).routes()
+        takes.update(TrackerScripts.TAKES)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
