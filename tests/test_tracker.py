@@ -15,6 +15,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import App
@@ -79,7 +80,10 @@ def test_served_with_long_caching_and_a_strong_etag(app: App, name: str) -> None
     assert zipped.content == built(name)  # decoded by the client
     assert zipped.headers["etag"] != etag, "another representation, another strong tag"
     assert int(zipped.headers["content-length"]) < len(built(name)) // 1.5
-    assert app.http.get(f"/{name}", headers={"if-none-match": zipped.headers["etag"]}).status_code == 304
+    assert (
+        app.http.get(f"/{name}", headers={"if-none-match": zipped.headers["etag"]}).status_code
+        == 304
+    )
     refused = app.http.get(f"/{name}", headers={"accept-encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
 
@@ -114,15 +118,51 @@ def test_docs_give_the_served_builds_integrity_hashes(app: App) -> None:
 
 def test_rebuilding_gives_the_committed_builds_byte_for_byte() -> None:
     r = subprocess.run(
-        [node(), "build.mjs", "--check"], cwd=TRACKER, capture_output=True, text=True, timeout=120
+        [node(), "build.mjs", "--check"],
+        cwd=TRACKER,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_tracker_unit_tests() -> None:
     r = subprocess.run(
-        [node(), "--test", "test/unit/"], cwd=TRACKER, capture_output=True, text=True, timeout=300
+        [node(), "--test", "test/unit/"],
+        cwd=TRACKER,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     assert re.search(r"^# fail 0$", r.stdout, re.MULTILINE), r.stdout[-2000:]
     assert not re.search(r"^# pass 0$", r.stdout, re.MULTILINE)
+
+
+@pytest.mark.e2e
+def test_the_banner_prints_a_script_tag_that_loads(tmp_path: Path) -> None:
+    from server import Server
+
+    server = Server(tmp_path / "banner").start()
+    try:
+        tags = re.findall(
+            r'<script defer src="([^"]+)" data-measurement-id="([^"]+)"', server.log.read_text()
+        )
+        assert tags == [(f"http://127.0.0.1:{server.port}/footfall.js", server.measurement_id)]
+        r = httpx.get(tags[0][0], timeout=10)
+        assert r.status_code == 200
+        assert r.content == built("footfall.js")
+    finally:
+        server.stop()
+
+
+def test_readme_quick_start_shows_the_script_tag() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(
+        r'<script defer src="http://127\.0\.0\.1:8000/footfall\.js" data-measurement-id="G-X+" '
+        r"data-allow-localhost></script>",
+        readme,
+    )

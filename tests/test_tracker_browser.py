@@ -108,8 +108,13 @@ class Run:
         site = Site(server.url, mid, build=build, attrs=attrs)
         try:
             done = subprocess.run(
-                [node(), "test/browser/drive.mjs", json.dumps({"scenario": scenario, "site": site.url})],
+                [
+                    node(),
+                    "test/browser/drive.mjs",
+                    json.dumps({"scenario": scenario, "site": site.url}),
+                ],
                 cwd=TRACKER,
+                check=False,
                 capture_output=True,
                 text=True,
                 timeout=180,
@@ -196,7 +201,9 @@ def test_network_cut_then_restored(server: Server) -> None:
 
 
 def test_cookieless_stores_nothing_and_sends_no_client_id(server: Server) -> None:
-    run = Run(server, "cookieless", build="footfall.js", attrs="data-allow-localhost data-cookieless")
+    run = Run(
+        server, "cookieless", build="footfall.js", attrs="data-allow-localhost data-cookieless"
+    )
     assert run.events(4) == {"page_view": 2, "user_engagement": 2}
     assert run.out["stored"] == []
     assert {r["client_id"] for r in run.out["sent"]} == {None}
@@ -204,7 +211,9 @@ def test_cookieless_stores_nothing_and_sends_no_client_id(server: Server) -> Non
 
 
 def test_consent_denied_then_granted(server: Server) -> None:
-    run = Run(server, "consent", build="footfall.js", attrs='data-allow-localhost data-consent="denied"')
+    run = Run(
+        server, "consent", build="footfall.js", attrs='data-allow-localhost data-consent="denied"'
+    )
     assert run.events(3) == {"page_view": 1, "sign_up": 1, "user_engagement": 1}
     assert run.out["stored"] == []
     assert run.out["sent"][0]["client_id"] is None
