@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev install-cluster serve test test-clocks check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
+.PHONY: install install-dev install-cluster install-tracker tracker serve test test-clocks check lint typecheck bench bench-cluster clean cluster-up cluster-down cluster-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,7 +27,19 @@ $(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
 	@touch $@
 
 install: $(VENV)/.installed-serve
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev install-tracker
+
+# the web tracker's build and test tools (tracker/package-lock.json), when npm is there; without
+# them the tracker's Node and browser tests skip (CI sets FOOTFALL_REQUIRE_BROWSER=1: they fail)
+install-tracker:
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: the tracker's Node and browser tests will skip"; \
+	elif [ ! tracker/node_modules/.package-lock.json -nt tracker/package-lock.json ]; then \
+	  cd tracker && npm ci --no-audit --no-fund --loglevel=error; fi
+
+# rebuild the tracker into the package (src/footfall/api/dist/) and print the sizes
+tracker: install-tracker
+	cd tracker && npm run build
+
 install-cluster: $(VENV)/.installed-cluster
 
 serve: install

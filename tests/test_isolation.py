@@ -19,7 +19,15 @@ from conftest import ADMIN_KEY, CHROME, CLOCK, App, make_settings
 from footfall.gateway.access import Access
 from footfall.serve import Runtime
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/", "/dashboard.js", "/openapi.json"}
+PUBLIC_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/",
+    "/dashboard.js",
+    "/openapi.json",
+    "/footfall.js",
+    "/footfall.enhanced.js",
+}
 
 
 class Tenant:

@@ -298,6 +298,9 @@ def _banner(runtime: Any, *, serving: bool = True) -> None:
         f"  stream API secret (server-side sending; shown once): {first.stream_secret}",
         f"  operator key (admin of this server; shown once, stored hashed): {first.operator_key}",
         f"  dashboard: {base}/  (paste the operator key)",
+        "  web tracker (paste into a page's <head>; data-allow-localhost for a page on this machine):",
+        f'    <script defer src="{base}/footfall.js" data-measurement-id="{stream.measurement_id}" '
+        "data-allow-localhost></script>",
         "  try:",
         f"    curl -s '{base}/v1/collect?measurement_id={stream.measurement_id}' "
         "-A 'Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0' -H 'content-type: application/json' "

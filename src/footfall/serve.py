@@ -28,6 +28,7 @@ from footfall import __version__
 from footfall.api.admin import AdminApi
 from footfall.api.app import ReportApi
 from footfall.api.openapi import OpenApi
+from footfall.api.tracker import TrackerScripts
 from footfall.clock import Clock, system_clock
 from footfall.collect.app import Collector
 from footfall.errors import ApiError
@@ -309,7 +310,16 @@ SERVER_TAKES = {
     "readyz": Takes(summary="Ready or not, and why; every check with an operator key"),
     "metrics": Takes(summary="Prometheus metrics of this process", media_type="text/plain"),
     "openapi": Takes(summary="This document"),
+    **TrackerScripts.TAKES,
 }
+
+
+def tracker_routes(runtime: Runtime) -> list[Route]:
+    """``/footfall.js`` where a script tag may point: the collector (the tag's default host) or
+    the API and dashboard, once in a process that has both."""
+    if runtime.publisher is None and "api" not in runtime.roles:
+        return []
+    return TrackerScripts(runtime.gateway).routes()
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -335,6 +345,7 @@ def create_app(runtime: Runtime) -> Starlette:
         ).routes()
         takes.update(ReportApi.TAKES)
         takes.update(AdminApi.TAKES)
+    routes_by_role += tracker_routes(runtime)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
