@@ -192,7 +192,7 @@ class Collector:
         if accepted:
             if self.disk is not None:
                 self.disk.admit()  # what is accepted must still fit in the store
-            key_bytes = (envelope.client_id or stamp.ip).encode()
+            key_bytes = (envelope.client_id or envelope.app_instance_id or stamp.ip).encode()
             messages = [(key_bytes, _raw_encoder.encode(ev)) for ev in accepted]
             try:
                 await asyncio.wait_for(
