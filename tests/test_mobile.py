@@ -122,6 +122,24 @@ def test_firebase_screen_params_are_the_only_firebase_names_allowed(app: App) ->
     ]
 
 
+def test_allowed_hostnames_bind_a_browser_but_not_an_app_without_an_origin(app: App) -> None:
+    app.runtime.tenancy.update_property(
+        app.property.property_id, allowed_hostnames=["shop.example.com"]
+    )
+    body = {"app_instance_id": IPHONE_APP, "events": [screen_view("Home", "h1")]}
+    assert send_app(app, body).json()["accepted"] == 1  # an app's HTTP client: no Origin
+    # a page elsewhere sending as an app is still a browser on a foreign origin
+    foreign = app.collect(body, headers={"origin": "https://copycat.example"})
+    assert foreign.status_code == 400
+    assert foreign.json()["events"][0]["reason"] == "hostname_not_allowed"
+    # and a web event without an Origin is still checked against its page
+    web = {
+        "client_id": "1",
+        "events": [{"name": "page_view", "params": {"page_location": "https://copycat.example/"}}],
+    }
+    assert app.collect(web).json()["events"][0]["reason"] == "hostname_not_allowed"
+
+
 # -- through the processor into reports ------------------------------------------------------
 
 

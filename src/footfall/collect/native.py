@@ -113,16 +113,8 @@ def build_events(
                 max_future_us=limits.max_future_us,
             )
         flags: tuple[str, ...] = ()
-        if problem is None and not stamp.server_side and stamp.allowed_hostnames:
-            host = stamp.origin_host or _page_host(event)
-            if not hostname_allowed(host, stamp.allowed_hostnames):
-                if stamp.flag_foreign_hostnames:
-                    flags = ("foreign_hostname",)
-                else:
-                    problem = rules.Rejection(
-                        "hostname_not_allowed",
-                        f"hostname {host[:80]!r} is not one of the property's allowed hostnames",
-                    )
+        if problem is None:
+            problem, flags = _hostname(event, stamp, app=app_instance_id is not None)
         if problem is not None:
             results.append(
                 _rejected(
@@ -152,6 +144,25 @@ def build_events(
         )
         results.append(EventResult(index=index, status="accepted", event_id=event_id))
     return accepted, results
+
+
+def _hostname(
+    event: WireEvent, stamp: Stamp, *, app: bool
+) -> tuple[rules.Rejection | None, tuple[str, ...]]:
+    """A browser request's host against the property's allowed hostnames: a rejection, or
+    the flags to store. An app's request names no page and sends no ``Origin``: it is checked
+    only when it carries one (then a browser sent it)."""
+    if stamp.server_side or not stamp.allowed_hostnames or (app and not stamp.origin_host):
+        return None, ()
+    host = stamp.origin_host or _page_host(event)
+    if hostname_allowed(host, stamp.allowed_hostnames):
+        return None, ()
+    if stamp.flag_foreign_hostnames:
+        return None, ("foreign_hostname",)
+    return rules.Rejection(
+        "hostname_not_allowed",
+        f"hostname {host[:80]!r} is not one of the property's allowed hostnames",
+    ), ()
 
 
 def _page_host(event: WireEvent) -> str:
