@@ -132,6 +132,8 @@ def test_allowed_hostnames_bind_a_browser_but_not_an_app_without_an_origin(app: 
     foreign = app.collect(body, headers={"origin": "https://copycat.example"})
     assert foreign.status_code == 400
     assert foreign.json()["events"][0]["reason"] == "hostname_not_allowed"
+    sandboxed = app.collect(body, headers={"origin": "null"})  # a sandboxed frame, anywhere
+    assert sandboxed.json()["events"][0]["reason"] == "hostname_not_allowed"
     # and a web event without an Origin is still checked against its page
     web = {
         "client_id": "1",

@@ -187,6 +187,7 @@ class Collector:
             allowed_hostnames=prop.allowed_hostnames,
             flag_foreign_hostnames=prop.hostname_policy is HostnamePolicy.FLAG,
             origin_host=origin_host(request),
+            from_browser="origin" in request.headers or "referer" in request.headers,
         )
         accepted, results = build_events(envelope, stamp, self.limits)
         if accepted:

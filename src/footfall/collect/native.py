@@ -43,6 +43,7 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hostnames: tuple[str, ...] = ()
     flag_foreign_hostnames: bool = False
     origin_host: str = ""
+    from_browser: bool = False  # an Origin or Referer header came with the request
 
 
 EARLIEST_EVENT_US = 1_439_510_400_000_000  # 2015-08-14T00:00:00Z, the earliest reportable date
@@ -151,8 +152,8 @@ def _hostname(
 ) -> tuple[rules.Rejection | None, tuple[str, ...]]:
     """A browser request's host against the property's allowed hostnames: a rejection, or
     the flags to store. An app's request names no page and sends no ``Origin``: it is checked
-    only when it carries one (then a browser sent it)."""
-    if stamp.server_side or not stamp.allowed_hostnames or (app and not stamp.origin_host):
+    only when it carries an ``Origin`` or ``Referer`` (then a browser sent it)."""
+    if stamp.server_side or not stamp.allowed_hostnames or (app and not stamp.from_browser):
         return None, ()
     host = stamp.origin_host or _page_host(event)
     if hostname_allowed(host, stamp.allowed_hostnames):
