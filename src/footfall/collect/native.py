@@ -80,8 +80,8 @@ def build_events(
         )
     stamp = _on_behalf(envelope, stamp)
     client_id, app_instance_id = _device_ids(envelope)
-    device = _device(envelope)
     user_id = _client_field("user_id", envelope.user_id, rules.MAX_USER_ID_CHARS)
+    device = _device(envelope)
     accepted: list[RawEvent] = []
     results: list[EventResult] = []
     for index, raw in enumerate(envelope.events):
