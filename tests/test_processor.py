@@ -220,77 +220,21 @@ def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None
     assert [r.status for r in results] == STATUSES[name]
 
 
+def _app_row(
+    n: int, name: str, *, key_event: bool = False, value: int | None = None, currency: str = ""
+) -> tuple[Any, ...]:
+    """An event of app_screen_view.json: no page, direct, device and language from the device."""
+    page = ("", "(direct)", "(none)", "(direct)", "Direct", "United Kingdom")
+    return (f"ex-app-{n}", name, *page, "mobile", "", "English", key_event, value, currency, "")
+
+
 GOLDEN: dict[str, list[tuple[Any, ...]]] = {
     # an app (okhttp, no browser): device and language from the device object, no page path
     "app_screen_view.json": [
-        (
-            "ex-app-1",
-            "first_open",
-            "",
-            "(direct)",
-            "(none)",
-            "(direct)",
-            "Direct",
-            "United Kingdom",
-            "mobile",
-            "",
-            "English",
-            True,
-            None,
-            "",
-            "",
-        ),
-        (
-            "ex-app-2",
-            "screen_view",
-            "",
-            "(direct)",
-            "(none)",
-            "(direct)",
-            "Direct",
-            "United Kingdom",
-            "mobile",
-            "",
-            "English",
-            False,
-            None,
-            "",
-            "",
-        ),
-        (
-            "ex-app-3",
-            "add_to_cart",
-            "",
-            "(direct)",
-            "(none)",
-            "(direct)",
-            "Direct",
-            "United Kingdom",
-            "mobile",
-            "",
-            "English",
-            False,
-            29_500_000,
-            "USD",
-            "",
-        ),
-        (
-            "ex-app-4",
-            "screen_view",
-            "",
-            "(direct)",
-            "(none)",
-            "(direct)",
-            "Direct",
-            "United Kingdom",
-            "mobile",
-            "",
-            "English",
-            False,
-            None,
-            "",
-            "",
-        ),
+        _app_row(1, "first_open", key_event=True),
+        _app_row(2, "screen_view"),
+        _app_row(3, "add_to_cart", value=29_500_000, currency="USD"),
+        _app_row(4, "screen_view"),
     ],
     "cookieless.json": [
         (
