@@ -31,6 +31,7 @@ IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/18.1 Mobile/15E148 Safari/604.1"
 )
+OKHTTP = "okhttp/4.12.0"  # an Android app's HTTP client; crawler lists count it as a script
 _queue_names = itertools.count()
 
 

@@ -75,6 +75,17 @@ def test_per_event_rejections_name_a_reason(app: App, event: dict[str, Any], rea
     assert r.json()["events"][1]["reason"] == reason
 
 
+def test_a_value_is_bounded_by_its_exact_text_not_by_its_float(app: App) -> None:
+    """A 300-digit JSON number is a small float, but its exact text is over the value limit."""
+    long_number = b"0." + b"1" * 300
+    body = b'{"client_id":"1","events":[{"name":"purchase","params":{"value":%s}}]}' % long_number
+    r = app.collect(body)
+    assert r.status_code == 400
+    (result,) = r.json()["events"]
+    assert result["reason"] == "param_value_too_long"
+    assert "params.value is 302 characters" in result["message"]
+
+
 def test_only_bad_events_is_a_400_with_reasons(app: App) -> None:
     r = app.collect({"events": [{"name": "1x"}]})
     assert r.status_code == 400

@@ -11,7 +11,17 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import CHROME, CLOCK, encode, example, example_names, make_settings, now_us, raw_event
+from conftest import (
+    CHROME,
+    CLOCK,
+    OKHTTP,
+    encode,
+    example,
+    example_names,
+    make_settings,
+    now_us,
+    raw_event,
+)
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
@@ -191,16 +201,15 @@ def test_new_users_are_marked_by_their_first_event_whatever_the_order(rig: Rig) 
 @pytest.mark.parametrize("name", example_names())
 def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None:
     """The event contract's examples, through the collector's validation and the processor."""
+    body = example(name)
     stamp = Stamp(
         property_id=PROPERTY.property_id,
         received_at=now_us(),
         ip="86.128.0.7",
-        user_agent=CHROME,
+        user_agent=OKHTTP if "app_instance_id" in body else CHROME,  # an app's HTTP client
         accept_language="en-GB,en;q=0.9",
     )
-    accepted, results = build_events(
-        decode_envelope(msgspec.json.encode(example(name))), stamp, Limits()
-    )
+    accepted, results = build_events(decode_envelope(msgspec.json.encode(body)), stamp, Limits())
     rig.feed(accepted)
     rows = rig.query(
         "SELECT event_id, event_name, page_path, source, medium, campaign, channel_group, country, "
@@ -211,7 +220,22 @@ def test_contract_examples_process_to_golden_fields(rig: Rig, name: str) -> None
     assert [r.status for r in results] == STATUSES[name]
 
 
+def _app_row(
+    n: int, name: str, *, key_event: bool = False, value: int | None = None, currency: str = ""
+) -> tuple[Any, ...]:
+    """An event of app_screen_view.json: no page, direct, device and language from the device."""
+    page = ("", "(direct)", "(none)", "(direct)", "Direct", "United Kingdom")
+    return (f"ex-app-{n}", name, *page, "mobile", "", "English", key_event, value, currency, "")
+
+
 GOLDEN: dict[str, list[tuple[Any, ...]]] = {
+    # an app (okhttp, no browser): device and language from the device object, no page path
+    "app_screen_view.json": [
+        _app_row(1, "first_open", key_event=True),
+        _app_row(2, "screen_view"),
+        _app_row(3, "add_to_cart", value=29_500_000, currency="USD"),
+        _app_row(4, "screen_view"),
+    ],
     "cookieless.json": [
         (
             "ex-cookieless-1",
@@ -398,6 +422,7 @@ GOLDEN: dict[str, list[tuple[Any, ...]]] = {
     ],
 }
 STATUSES = {
+    "app_screen_view.json": ["accepted"] * 4,
     "cookieless.json": ["accepted"],
     "mixed_batch.json": ["accepted", "rejected", "accepted"],
     "page_view.json": ["accepted"],

@@ -14,6 +14,7 @@ from conftest import example, example_names
 from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
 from footfall.schema import rules
 from footfall.schema.events import EnrichedEvent, RawEvent
+from footfall.schema.wire import Device
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,10 @@ def test_examples_follow_the_json_schema_or_are_rejected_by_it(
         {"events": [{"name": "ok", "event_id": "a b"}]},
         {"events": []},
         {"events": [{"name": "ok"}], "unknown": 1},
+        {"events": [{"name": "ok"}], "client_id": "1.1", "app_instance_id": "a1"},
+        {"events": [{"name": "ok"}], "app_instance_id": "x" * 129},
+        {"events": [{"name": "ok"}], "device": {"colour": "red"}},
+        {"events": [{"name": "ok"}], "device": {"model": "x" * 101}},
     ],
 )
 def test_the_schema_refuses_what_the_collector_refuses(
@@ -67,6 +72,12 @@ def test_schema_limits_match_the_rules(schema: dict[str, Any]) -> None:
         assert props[name]["maxLength"] == limit
 
 
+def test_schema_device_fields_match_the_struct(schema: dict[str, Any]) -> None:
+    device = schema["properties"]["device"]["properties"]
+    assert set(device) == set(Device.__struct_fields__)
+    assert {d["maxLength"] for d in device.values()} == {rules.MAX_DEVICE_CHARS}
+
+
 def test_stored_events_round_trip_through_msgpack() -> None:
     raw = RawEvent(
         property_id="1",
@@ -77,4 +88,8 @@ def test_stored_events_round_trip_through_msgpack() -> None:
         params={"a": 1, "b": "x", "c": 1.5, "d": True},
     )
     assert msgspec.msgpack.decode(msgspec.msgpack.encode(raw), type=RawEvent) == raw
+    app = msgspec.structs.replace(
+        raw, app_instance_id="a" * 32, device=Device(category="mobile", app_version="1.0")
+    )
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(app), type=RawEvent) == app
     assert "ip" not in EnrichedEvent.__struct_fields__

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CHROME, IPHONE, raw_event
+from conftest import CHROME, IPHONE, OKHTTP, raw_event
 from footfall.process.bots import drop_bots
 from footfall.process.channels import default_channel_group
 from footfall.process.draft import Draft, Drop, start_draft
@@ -21,6 +21,7 @@ from footfall.process.sources import SourceCatalog
 from footfall.process.traffic import make_put_traffic_source
 from footfall.process.useragent import put_user_agent
 from footfall.schema.events import DropReason, EnrichedEvent, RawEvent
+from footfall.schema.wire import Device
 from footfall.tenancy.model import Property
 
 PROP = Property(property_id="100000001", account_id="acc_test", name="t", time_zone="Europe/Paris")
@@ -53,6 +54,26 @@ def test_drop_bots_drops_crawlers_scripts_and_headless_browsers(ua: str) -> None
 @pytest.mark.parametrize("ua", [CHROME, IPHONE])
 def test_drop_bots_keeps_people(ua: str) -> None:
     assert drop_bots(draft(user_agent=ua)) is None
+
+
+@pytest.mark.parametrize(
+    "ua", [OKHTTP, "Dart/3.3 (dart:io)", "Shop/3 CFNetwork/1494 Darwin/23.0.0", ""]
+)
+def test_drop_bots_keeps_an_apps_http_client_but_not_a_browser_claiming_one(ua: str) -> None:
+    assert drop_bots(draft(user_agent=ua, client_id=None, app_instance_id="a1")) is None
+    if ua != "Shop/3 CFNetwork/1494 Darwin/23.0.0":  # not on the crawler lists anyway
+        assert isinstance(drop_bots(draft(user_agent=ua)), Drop)
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/130.0.0.0 Safari/537.36",
+    ],
+)
+def test_drop_bots_drops_an_app_event_whose_agent_says_it_is_automation(ua: str) -> None:
+    assert isinstance(drop_bots(draft(user_agent=ua, client_id=None, app_instance_id="a1")), Drop)
 
 
 # -- put_user_agent ------------------------------------------------------------------------
@@ -90,6 +111,69 @@ def test_put_user_agent(ua: str, device: str, browser: str, os: str) -> None:
     d = draft(user_agent=ua)
     assert put_user_agent(d) is None
     assert (d.event.device_category, d.event.browser, d.event.os) == (device, browser, os)
+
+
+APP_AGENTS = [
+    (OKHTTP, None, ("mobile", "", "", "", "")),
+    ("Dart/3.3 (dart:io)", None, ("mobile", "", "", "", "")),
+    ("Shop/3 CFNetwork/1494 Darwin/23.0.0", None, ("mobile", "", "", "iOS", "17.0")),
+    (
+        "Dalvik/2.1.0 (Linux; U; Android 13; Pixel 7 Build/TQ3A.230805.001)",
+        None,
+        ("mobile", "", "", "Android", "13"),
+    ),
+    (
+        OKHTTP,
+        Device(category="Tablet", operating_system="ipados", operating_system_version="17.1"),
+        ("tablet", "", "", "iOS", "17.1"),
+    ),
+    (
+        OKHTTP,
+        Device(category="Smart TV", operating_system="Android"),
+        ("smart tv", "", "", "Android", ""),
+    ),
+    (
+        OKHTTP,
+        Device(category="phone", operating_system="HarmonyOS"),
+        ("mobile", "", "", "HarmonyOS", ""),
+    ),
+    # an app's web view sends a browser's agent: it fills what the device object leaves out
+    (IPHONE, Device(model="iPhone15,2"), ("mobile", "Safari", "18.1", "iOS", "18.1")),
+    # a device's operating system comes with its own version, never the user agent's
+    (
+        "Shop/3 CFNetwork/1494 Darwin/23.0.0",
+        Device(operating_system="iOS"),
+        ("mobile", "", "", "iOS", ""),
+    ),
+]
+
+
+@pytest.mark.parametrize(("ua", "device", "expected"), APP_AGENTS)
+def test_put_user_agent_for_apps(ua: str, device: Device | None, expected: tuple[str, ...]) -> None:
+    d = draft(user_agent=ua, client_id=None, app_instance_id="a1", device=device)
+    assert put_user_agent(d) is None
+    ev = d.event
+    assert (ev.device_category, ev.browser, ev.browser_version, ev.os, ev.os_version) == expected
+
+
+def test_put_user_agent_takes_a_server_sides_device_object_over_the_browser() -> None:
+    device = Device(
+        category="desktop",
+        operating_system="macos",
+        operating_system_version="14.5",
+        browser="Chrome Mobile",
+        browser_version="126.0",
+    )
+    d = draft(user_agent=IPHONE, device=device)  # a web client_id: not an app
+    put_user_agent(d)
+    ev = d.event
+    assert (ev.device_category, ev.browser, ev.browser_version, ev.os, ev.os_version) == (
+        "desktop",
+        "Chrome",
+        "126.0",
+        "Macintosh",
+        "14.5",
+    )
 
 
 # -- put_geo -------------------------------------------------------------------------------
@@ -152,6 +236,40 @@ def test_put_page_language_param_wins_over_header() -> None:
     )
     put_page(d)
     assert (d.event.language_code, d.event.language) == ("fr-fr", "French")
+
+
+@pytest.mark.parametrize(
+    ("params", "title"),
+    [
+        ({"firebase_screen": "Cart"}, "Cart"),
+        ({"screen_name": "Cart"}, "Cart"),
+        ({"firebase_screen": "Cart", "screen_name": "Basket"}, "Cart"),
+        ({"page_title": "Home", "firebase_screen": "Cart"}, "Home"),
+        ({"firebase_screen": 7, "screen_name": "Cart"}, "Cart"),
+        ({}, ""),
+    ],
+)
+def test_put_page_keeps_an_apps_screen_name_as_the_title(
+    params: dict[str, Any], title: str
+) -> None:
+    d = draft(params=params)
+    put_page(d)
+    assert d.event.page_title == title
+
+
+def test_put_page_language_and_screen_from_the_device_object() -> None:
+    device = Device(language="pt_BR", screen_resolution="1080x2400")
+    d = draft(params={}, device=device, accept_language="en-US")
+    put_page(d)
+    assert (d.event.language_code, d.event.language, d.event.screen_resolution) == (
+        "pt-br",
+        "Portuguese",
+        "1080x2400",
+    )
+    # the event's own parameters win over the request's device
+    d = draft(params={"language": "de", "screen_resolution": "800x600"}, device=device)
+    put_page(d)
+    assert (d.event.language_code, d.event.screen_resolution) == ("de", "800x600")
 
 
 # -- put_traffic_source --------------------------------------------------------------------
@@ -329,6 +447,13 @@ def test_identity_uses_client_id() -> None:
     assert d.event.visitor_id == "123.456"
 
 
+def test_identity_uses_an_apps_instance_id() -> None:
+    d = draft(client_id=None, app_instance_id="5b1e8c2f9a0d4e7f8c3b6a1d2e4f6a8b")
+    make_put_identity(SaltSource(_Meta()))(d)
+    assert d.event.visitor_id == "5b1e8c2f9a0d4e7f8c3b6a1d2e4f6a8b"
+    assert d.event.client_id is None  # still told apart from a web client id
+
+
 def test_cookieless_identity_is_stable_within_a_day_and_rotates_daily() -> None:
     salts = SaltSource(_Meta())
     put = make_put_identity(salts)
@@ -352,6 +477,29 @@ def test_cookieless_identity_is_stable_within_a_day_and_rotates_daily() -> None:
 
 
 # -- put_event_fields and put_local_time ---------------------------------------------------
+
+
+def test_put_event_fields_keeps_what_an_app_says_in_the_free_params() -> None:
+    d = draft(
+        name="screen_view",
+        params={
+            "firebase_screen": "Cart",
+            "firebase_screen_class": "CartViewController",
+            "app_version": "3.2.1",  # the event's own parameter wins over the device's
+        },
+        device=Device(model="iPhone15,2", brand="Apple", app_version="3.2.0", category="mobile"),
+    )
+    put_event_fields(d)
+    assert d.event.params == {
+        "screen_class": "CartViewController",
+        "app_version": "3.2.1",
+        "device_model": "iPhone15,2",
+        "device_brand": "Apple",
+    }
+    d = draft(params={"screen_name": "Cart", "screen_class": "Cart", "page_title": "Home"})
+    put_event_fields(d)
+    # the screen name is kept in the params when the page title is the title
+    assert d.event.params == {"screen_name": "Cart", "screen_class": "Cart"}
 
 
 def test_put_event_fields() -> None:

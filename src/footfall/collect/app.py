@@ -187,12 +187,13 @@ class Collector:
             allowed_hostnames=prop.allowed_hostnames,
             flag_foreign_hostnames=prop.hostname_policy is HostnamePolicy.FLAG,
             origin_host=origin_host(request),
+            from_browser="origin" in request.headers or "referer" in request.headers,
         )
         accepted, results = build_events(envelope, stamp, self.limits)
         if accepted:
             if self.disk is not None:
                 self.disk.admit()  # what is accepted must still fit in the store
-            key_bytes = (envelope.client_id or stamp.ip).encode()
+            key_bytes = (envelope.client_id or envelope.app_instance_id or stamp.ip).encode()
             messages = [(key_bytes, _raw_encoder.encode(ev)) for ev in accepted]
             try:
                 await asyncio.wait_for(

@@ -17,7 +17,7 @@ from footfall.errors import ApiError
 from footfall.gateway.body import decode_json, json_problem
 from footfall.schema import money, rules
 from footfall.schema.events import RawEvent
-from footfall.schema.wire import CollectEnvelope, EventResult, WireEvent
+from footfall.schema.wire import CollectEnvelope, Device, EventResult, WireEvent
 from footfall.tenancy.service import hostname_allowed
 
 
@@ -43,6 +43,7 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hostnames: tuple[str, ...] = ()
     flag_foreign_hostnames: bool = False
     origin_host: str = ""
+    from_browser: bool = False  # an Origin or Referer header came with the request
 
 
 EARLIEST_EVENT_US = 1_439_510_400_000_000  # 2015-08-14T00:00:00Z, the earliest reportable date
@@ -77,9 +78,10 @@ def build_events(
             f"events has {len(envelope.events)} items; the limit is {limits.max_events} per request "
             "(max_events_per_request)",
         )
-    stamp = _device(envelope, stamp)
-    client_id = _client_field("client_id", envelope.client_id, rules.MAX_CLIENT_ID_CHARS)
+    stamp = _on_behalf(envelope, stamp)
+    client_id, app_instance_id = _device_ids(envelope)
     user_id = _client_field("user_id", envelope.user_id, rules.MAX_USER_ID_CHARS)
+    device = _device(envelope)
     accepted: list[RawEvent] = []
     results: list[EventResult] = []
     for index, raw in enumerate(envelope.events):
@@ -98,6 +100,8 @@ def build_events(
                 f"events[{index}].params has {len(event.params)} parameters; the limit is "
                 f"{limits.max_params} per event (max_params_per_event)",
             )
+        # the exact decimal text of a JSON-number value, read before the rules check its length
+        event = money.exact_value(event, raw)
         problem = rules.check_event(event)
         event_time = event.timestamp_micros or envelope.timestamp_micros or stamp.received_at
         if problem is None:
@@ -110,16 +114,8 @@ def build_events(
                 max_future_us=limits.max_future_us,
             )
         flags: tuple[str, ...] = ()
-        if problem is None and not stamp.server_side and stamp.allowed_hostnames:
-            host = stamp.origin_host or _page_host(event)
-            if not hostname_allowed(host, stamp.allowed_hostnames):
-                if stamp.flag_foreign_hostnames:
-                    flags = ("foreign_hostname",)
-                else:
-                    problem = rules.Rejection(
-                        "hostname_not_allowed",
-                        f"hostname {host[:80]!r} is not one of the property's allowed hostnames",
-                    )
+        if problem is None:
+            problem, flags = _hostname(event, stamp, app=app_instance_id is not None)
         if problem is not None:
             results.append(
                 _rejected(
@@ -128,7 +124,6 @@ def build_events(
             )
             continue
         event_id = event.event_id or uuid.uuid4().hex
-        event = money.exact_value(event, raw)
         accepted.append(
             RawEvent(
                 property_id=stamp.property_id,
@@ -138,6 +133,8 @@ def build_events(
                 received_at=stamp.received_at,
                 params=event.params,
                 client_id=client_id,
+                app_instance_id=app_instance_id,
+                device=device,
                 user_id=user_id,
                 ip=stamp.ip,
                 user_agent=stamp.user_agent,
@@ -150,6 +147,25 @@ def build_events(
     return accepted, results
 
 
+def _hostname(
+    event: WireEvent, stamp: Stamp, *, app: bool
+) -> tuple[rules.Rejection | None, tuple[str, ...]]:
+    """A browser request's host against the property's allowed hostnames: a rejection, or
+    the flags to store. An app's request names no page and sends no ``Origin``: it is checked
+    only when it carries an ``Origin`` or ``Referer`` (then a browser sent it)."""
+    if stamp.server_side or not stamp.allowed_hostnames or (app and not stamp.from_browser):
+        return None, ()
+    host = stamp.origin_host or _page_host(event)
+    if hostname_allowed(host, stamp.allowed_hostnames):
+        return None, ()
+    if stamp.flag_foreign_hostnames:
+        return None, ("foreign_hostname",)
+    return rules.Rejection(
+        "hostname_not_allowed",
+        f"hostname {host[:80]!r} is not one of the property's allowed hostnames",
+    ), ()
+
+
 def _page_host(event: WireEvent) -> str:
     location = event.params.get("page_location")
     if not isinstance(location, str):
@@ -160,7 +176,35 @@ def _page_host(event: WireEvent) -> str:
         return ""
 
 
-def _device(envelope: CollectEnvelope, stamp: Stamp) -> Stamp:
+def _device_ids(envelope: CollectEnvelope) -> tuple[str | None, str | None]:
+    """``client_id`` (a browser's) or ``app_instance_id`` (an app's), never both."""
+    if envelope.client_id is not None and envelope.app_instance_id is not None:
+        raise ApiError(
+            400,
+            "client_id and app_instance_id are both given; send client_id from a web stream "
+            "or app_instance_id from an app, not both",
+        )
+    return (
+        _client_field("client_id", envelope.client_id, rules.MAX_CLIENT_ID_CHARS),
+        _client_field("app_instance_id", envelope.app_instance_id, rules.MAX_CLIENT_ID_CHARS),
+    )
+
+
+def _device(envelope: CollectEnvelope) -> Device | None:
+    """The request's device object, each field bounded; allowed without credentials (an app
+    holds no secret, and a browser can claim any user agent anyway)."""
+    if envelope.device is None:
+        return None
+    fields = msgspec.structs.asdict(envelope.device)
+    for name, value in fields.items():
+        if value is not None and (len(value) > rules.MAX_DEVICE_CHARS or not value.isprintable()):
+            raise ApiError(
+                400, f"device.{name} must be at most {rules.MAX_DEVICE_CHARS} printable characters"
+            )
+    return Device(**fields)
+
+
+def _on_behalf(envelope: CollectEnvelope, stamp: Stamp) -> Stamp:
     """The visitor's user agent and address from the body, when a server sends on its behalf."""
     if not stamp.server_side and (
         envelope.user_agent is not None or envelope.ip_override is not None

@@ -1,4 +1,10 @@
-"""Event fields: engagement, key events, session id, custom params, local date and hour."""
+"""Event fields: engagement, key events, session id, custom params, local date and hour.
+
+The free params map also gets what an app says that has no column of its own: the screen
+class (``firebase_screen_class`` is kept as ``screen_class``) and, from the request's device
+object, ``device_model``, ``device_brand`` and ``app_version``; an event's own parameter of
+that name wins.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import math
 from zoneinfo import ZoneInfo
 
 from footfall.process.draft import Draft, Drop
+from footfall.process.page import title_param
+from footfall.schema.events import RawEvent
 from footfall.schema.wire import ParamValue
 
 # params that have their own columns and are not repeated in the free params map
@@ -44,8 +52,28 @@ def put_event_fields(d: Draft) -> Drop | None:
     ev.client_session_id = param_text(session_id) if session_id not in (None, "") else None
     ev.is_key_event = ev.event_name in d.prop.key_events
     ev.flags = ",".join(d.raw.flags)
-    ev.params = {k: param_text(v) for k, v in params.items() if k not in COLUMN_PARAMS}
+    ev.params = free_params(d.raw)
     return None
+
+
+def free_params(raw: RawEvent) -> dict[str, str]:
+    """Every parameter without a column of its own, as text, with the app's names added."""
+    params = raw.params
+    title = title_param(params)
+    free = {k: param_text(v) for k, v in params.items() if k not in COLUMN_PARAMS and k != title}
+    screen_class = free.pop("firebase_screen_class", None)
+    if screen_class is not None:
+        free.setdefault("screen_class", screen_class)
+    device = raw.device
+    if device is not None:
+        for name, value in (
+            ("device_model", device.model),
+            ("device_brand", device.brand),
+            ("app_version", device.app_version),
+        ):
+            if value:
+                free.setdefault(name, value)
+    return free
 
 
 @functools.lru_cache(maxsize=512)

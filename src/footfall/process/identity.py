@@ -1,4 +1,8 @@
-"""Who the visitor is: the client's first-party ``client_id``, or a cookieless hash.
+"""Who the visitor is: the client's first-party ``client_id``, an app's ``app_instance_id``,
+or a cookieless hash.
+
+An app installation counts as a device the way a browser's client_id does: its id is the
+visitor id, so users and sessions count app instances.
 
 Without a client_id the visitor id is a keyed hash of a daily salt, the property, the client
 address and the user agent, as Plausible counts visitors: it identifies a device for one day
@@ -53,8 +57,9 @@ def cookieless_visitor_id(salt: bytes, property_id: str, ip: str, user_agent: st
 def make_put_identity(salts: SaltSource) -> Callable[[Draft], Drop | None]:
     def put_identity(d: Draft) -> Drop | None:
         raw = d.raw
-        if raw.client_id:
-            d.event.visitor_id = raw.client_id
+        device_id = raw.client_id or raw.app_instance_id  # the collector allows one of them
+        if device_id:
+            d.event.visitor_id = device_id
         else:
             day = dt.datetime.fromtimestamp(raw.event_time / 1e6, dt.UTC).date()
             d.event.visitor_id = cookieless_visitor_id(

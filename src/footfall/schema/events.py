@@ -4,6 +4,10 @@
 stamped with ``event_id``, ``received_at``, the client address and user agent. It is immutable
 history; everything else is derived from it and can be rebuilt.
 
+An app's event carries ``app_instance_id`` (never together with ``client_id``) and the
+request's ``device`` object; both are optional fields added after version 1 was first stored,
+so older payloads decode with them unset and the version stays 1.
+
 ``EnrichedEvent`` is what the processor stores for reports. It never holds the client address.
 """
 
@@ -14,7 +18,7 @@ import enum
 
 import msgspec
 
-from footfall.schema.wire import ParamValue
+from footfall.schema.wire import Device, ParamValue
 
 SCHEMA_VERSION = 1
 
@@ -34,6 +38,11 @@ class RawEvent(msgspec.Struct, kw_only=True, frozen=True):
     protocol: str = "native"
     flags: tuple[str, ...] = ()  # e.g. "foreign_hostname", set by the collector
     v: int = SCHEMA_VERSION
+    # an app's events (GA4 Measurement Protocol for Firebase): the installation's id, which
+    # counts as the visitor instead of client_id, and the device object of the request. Both
+    # default to None, so raw events stored before apps decode unchanged.
+    app_instance_id: str | None = None
+    device: Device | None = None
 
 
 class EnrichedEvent(msgspec.Struct, kw_only=True):

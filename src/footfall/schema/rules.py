@@ -18,11 +18,15 @@ from footfall.schema.wire import ParamValue, WireEvent
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 RESERVED_PREFIXES = ("_", "firebase_", "ga_", "google_", "gtag.")
+# the screen parameters GA4 Measurement Protocol for Firebase sends: exceptions to the reserved
+# firebase_ prefix (for parameter names only, and spelled exactly so)
+FIREBASE_PARAMS = frozenset({"firebase_screen", "firebase_screen_class"})
 LONG_VALUES = {"page_location": 1000, "page_referrer": 420, "page_title": 300}
 MAX_VALUE_CHARS = 100
 MAX_CLIENT_ID_CHARS = 128
 MAX_USER_ID_CHARS = 256
 MAX_USER_AGENT_CHARS = 512
+MAX_DEVICE_CHARS = 100  # each field of the request's device object
 INT64 = range(-(2**63), 2**63)  # integers are stored as 64-bit values
 
 
@@ -38,7 +42,9 @@ def check_name(kind: str, name: str) -> Rejection | None:
             f"{kind} name {name[:60]!r} must start with a letter, use only letters, digits and "
             "underscores, and be at most 40 characters",
         )
-    if name.lower().startswith(RESERVED_PREFIXES):
+    if name.lower().startswith(RESERVED_PREFIXES) and not (
+        kind == "param" and name in FIREBASE_PARAMS
+    ):
         return Rejection(f"reserved_{kind}_name", f"{kind} name {name!r} uses a reserved prefix")
     return None
 

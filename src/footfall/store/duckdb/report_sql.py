@@ -73,6 +73,7 @@ DIMENSION_SQL: dict[str, str] = {
     "hour": "lpad(CAST(e.event_hour AS STRING), 2, '0')",
     "pagePath": "e.page_path",
     "pageTitle": "e.page_title",
+    "unifiedScreenName": "e.page_title",  # an app's screen name is stored as the page title
     "pageLocation": "e.page_location",
     "pageReferrer": "e.page_referrer",
     "hostName": "e.page_host",
@@ -88,12 +89,12 @@ DIMENSION_SQL: dict[str, str] = {
     "deviceCategory": "e.device_category",
     "browser": "e.browser",
     "operatingSystem": "e.os",
+    "operatingSystemVersion": "e.os_version",
+    "operatingSystemWithVersion": "trim(e.os || ' ' || e.os_version)",
     "language": "e.language",
     "languageCode": "e.language_code",
     "screenResolution": "e.screen_resolution",
 }
-# realtime only
-REALTIME_DIMENSION_SQL: dict[str, str] = {"unifiedScreenName": "e.page_title"}
 
 _SESSIONS = "count(*)"
 _ENGAGED = "count(*) FILTER (WHERE engaged)"
@@ -173,8 +174,6 @@ def dimension_sql(name: str, p: Params) -> str:
         return "r.range_name"
     if name == "minutesAgo" and p.now_us is not None:
         return f"lpad(CAST(({p.add(p.now_us)} - e.event_time) // 60000000 AS STRING), 2, '0')"
-    if name in REALTIME_DIMENSION_SQL:
-        return f"coalesce(nullif({REALTIME_DIMENSION_SQL[name]}, ''), '{NOT_SET}')"
     param = catalog.custom_param(name)
     expr = f"e.params[{p.add(param)}]" if param is not None else DIMENSION_SQL[name]
     expr = expr.replace("{date}", p.dialect.date_format.format(x="e.event_date"))
