@@ -64,14 +64,10 @@ class FootfallMiddleware:
         response = self.get_response(request)
         html = response.get("Content-Type", "").startswith("text/html")
         if request.method == "GET" and html and response.status_code < 400:
-            track(
-                request,
-                "page_view",
-                {
-                    "page_location": request.build_absolute_uri(),
-                    "page_referrer": request.META.get("HTTP_REFERER", ""),
-                },
-            )
+            page = {"page_location": request.build_absolute_uri()}
+            if request.META.get("HTTP_REFERER"):
+                page["page_referrer"] = request.META["HTTP_REFERER"]
+            track(request, "page_view", page)
         new_id = getattr(request, "footfall_cid", None)
         if new_id:
             response.set_cookie(COOKIE, new_id, max_age=400 * 86400, samesite="Lax", httponly=True)

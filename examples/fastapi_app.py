@@ -53,14 +53,10 @@ async def track_page_views(
     response = await call_next(request)
     html = response.headers.get("content-type", "").startswith("text/html")
     if request.method == "GET" and html and response.status_code < 400:
-        footfall.track(  # no await: track only queues
-            "page_view",
-            {
-                "page_location": str(request.url),
-                "page_referrer": request.headers.get("referer", ""),
-            },
-            **visitor(request),
-        )
+        page = {"page_location": str(request.url)}
+        if request.headers.get("referer"):
+            page["page_referrer"] = request.headers["referer"]
+        footfall.track("page_view", page, **visitor(request))  # no await: track only queues
     if request.state.footfall_cid:
         response.set_cookie(COOKIE, request.state.footfall_cid, max_age=400 * 86400, httponly=True)
     return response

@@ -46,11 +46,10 @@ def give_a_client_id() -> None:
 @app.after_request
 def track_page_view(response: Response) -> Response:
     if request.method == "GET" and response.mimetype == "text/html" and response.status_code < 400:
-        footfall.track(
-            "page_view",
-            {"page_location": request.url, "page_referrer": request.referrer or ""},
-            **visitor(),
-        )
+        page = {"page_location": request.url}
+        if request.referrer:
+            page["page_referrer"] = request.referrer
+        footfall.track("page_view", page, **visitor())
     new_id = request.environ.get("footfall.cid")
     if new_id:
         response.set_cookie(COOKIE, new_id, max_age=400 * 86400, samesite="Lax", httponly=True)

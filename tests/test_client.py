@@ -387,6 +387,20 @@ def test_close_gives_up_at_its_timeout_and_every_event_is_accounted_for() -> Non
         c.track("page_view")
 
 
+def test_close_ends_a_long_wait_before_a_retry_and_tries_again_at_once() -> None:
+    collector = Collector(refused)
+    slow = Options(flush_interval=0.01, backoff_base=300, max_retry_delay=300, close_timeout=60)
+    c = Client(
+        "http://footfall.test", "G-TEST", transport=httpx.MockTransport(collector), options=slow
+    )
+    c.track("page_view")
+    deadline = time.monotonic() + 30
+    while c.stats.retries < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stats = c.close()  # the retry would wait 150 to 300 s; close tries again now
+    assert (stats.accepted, stats.unsent, stats.requests) == (1, 0, 2)
+
+
 def test_flush_sends_what_is_queued_now() -> None:
     collector = Collector()
     c = client(collector)
@@ -653,6 +667,24 @@ def test_async_client_close_timeout_counts_unsent() -> None:
 
     stats = asyncio.run(main())
     assert stats.unsent == 10 and stats.pending == 0 and stats.accepted == 0
+
+
+def test_async_close_ends_a_long_wait_before_a_retry() -> None:
+    collector = Collector(refused)
+    slow = Options(flush_interval=0.01, backoff_base=300, max_retry_delay=300, close_timeout=60)
+
+    async def main() -> Any:
+        c = AsyncClient(
+            "http://footfall.test", "G-TEST", transport=httpx.MockTransport(collector), options=slow
+        )
+        c.track("page_view")
+        deadline = time.monotonic() + 30
+        while c.stats.retries < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return await c.aclose()
+
+    stats = asyncio.run(main())
+    assert (stats.accepted, stats.unsent, stats.requests) == (1, 0, 2)
 
 
 def test_async_client_needs_a_running_loop_to_track() -> None:

@@ -63,6 +63,7 @@ class AsyncClient(Sender):
         self._tasks: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
         self._wake: asyncio.Event | None = None
+        self._nudge: asyncio.Event | None = None  # aclose(): end the waits before retries
         self._closing = self._flushing = False
         self._deadline: float | None = None
         self._exit_hook: Callable[[], None] | None = None
@@ -120,8 +121,9 @@ class AsyncClient(Sender):
         limit = self.options.close_timeout if timeout is None else timeout
         self.closed = self._closing = self._flushing = True
         self._deadline = self.clock() + limit
-        if self._wake is not None:
+        if self._wake is not None and self._nudge is not None:
             self._wake.set()
+            self._nudge.set()
         if self._tasks:
             _done, alive = await asyncio.wait(self._tasks, timeout=limit)
             for t in alive:
@@ -159,6 +161,7 @@ class AsyncClient(Sender):
             follow_redirects=False,
         )
         self._wake = asyncio.Event()
+        self._nudge = asyncio.Event()
         self._tasks = [
             loop.create_task(self._work(), name=f"footfall-client-{n}")
             for n in range(self.options.max_concurrency)
@@ -215,7 +218,12 @@ class AsyncClient(Sender):
     async def _pause(self, seconds: float) -> bool:
         if self._deadline is not None:
             seconds = min(seconds, max(0.0, self._deadline - self.clock()))
-        await (self._sleep(seconds) if self._sleep is not None else asyncio.sleep(seconds))
+        if self._sleep is not None:
+            await self._sleep(seconds)
+        elif self._nudge is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), seconds)
+            self._nudge.clear()  # one nudge ends the waits of that moment, not the later ones
         return self._deadline is None or self.clock() < self._deadline
 
     def _at_exit(self) -> None:

@@ -67,6 +67,7 @@ class Client(Sender):
         self._closing = False  # no more events: send everything, then stop
         self._deadline: float | None = None  # close's: no retry starts after it
         self._abandon = threading.Event()
+        self._nudge = threading.Event()  # close(): end the waits before retries, try again now
         self._flushing = False  # send batches without waiting for flush_interval
         self._exit_hook: Callable[[], None] | None = None
 
@@ -134,11 +135,13 @@ class Client(Sender):
             self.closed = self._closing = self._flushing = True
             self._deadline = self.clock() + limit
             self._cond.notify_all()
+            self._nudge.set()
             threads = list(self._threads)
         for t in threads:
             t.join(max(0.0, self._deadline - self.clock()))
         if any(t.is_alive() for t in threads):
             self._abandon.set()
+            self._nudge.set()
             with self._cond:
                 self._cond.notify_all()
             for t in threads:  # a request in flight ends within its timeout
@@ -214,7 +217,8 @@ class Client(Sender):
         if self._sleep is not None:
             self._sleep(seconds)
         else:
-            self._abandon.wait(seconds)
+            self._nudge.wait(seconds)
+            self._nudge.clear()  # one nudge ends the waits of that moment, not the later ones
         if self._abandon.is_set():
             return False
         return self._deadline is None or self.clock() < self._deadline
