@@ -563,7 +563,7 @@ from footfall.client import Client, Options
 def handler(request):
     with open(sys.argv[1], "a") as out:
         for e in json.loads(request.content)["events"]:
-            out.write(f"{os.getpid()} {e['name']}\\n")
+            out.write(f"{os.getpid()} {e['name']} {e['event_id']}\\n")
     return httpx.Response(200, json={"accepted": 1, "rejected": 0, "events": []})
 
 c = Client("http://footfall.test", "G-X", transport=httpx.MockTransport(handler),
@@ -592,8 +592,11 @@ def test_a_forked_child_sends_only_its_own_events(tmp_path: Path) -> None:
         timeout=120,
     )
     child, parent = done.stdout.split()
-    sent = sorted(line.split() for line in out.read_text().splitlines())
-    assert sent == sorted([[child, "in_child"], [parent, "before_fork"], [parent, "in_parent"]])
+    sent = [line.split() for line in out.read_text().splitlines()]
+    assert sorted(row[:2] for row in sent) == sorted(
+        [[child, "in_child"], [parent, "before_fork"], [parent, "in_parent"]]
+    )
+    assert len({row[2] for row in sent}) == 3  # the child never reuses the parent's random ids
 
 
 # -- the asyncio client ----------------------------------------------------------------------

@@ -82,7 +82,7 @@ class AsyncClient(Sender):
     ) -> str:
         """Queue one event (no I/O, no await); returns its ``event_id``. The arguments are
         those of :meth:`footfall.client.Client.track`."""
-        event_id = self._enqueue(
+        event_id, wake = self._enqueue(
             name,
             params,
             client_id=client_id,
@@ -95,7 +95,8 @@ class AsyncClient(Sender):
         if not self._tasks or all(t.done() for t in self._tasks):
             self._start()
         assert self._wake is not None
-        self._wake.set()
+        if wake:
+            self._wake.set()
         return event_id
 
     async def flush(self, timeout: float | None = None) -> bool:

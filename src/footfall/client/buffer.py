@@ -53,12 +53,13 @@ class _Item:
 
 
 class _Group:
-    __slots__ = ("items", "n", "size")
+    __slots__ = ("items", "n", "overhead", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, envelope: Envelope) -> None:
         self.items: deque[_Item] = deque()
         self.n = 0
         self.size = 0  # bytes of the live events' JSON
+        self.overhead = request_overhead(envelope)
 
 
 class Buffer:
@@ -95,10 +96,13 @@ class Buffer:
         """Whether the event fits in a request of its own (else it can never be sent)."""
         return request_overhead(envelope) + len(event.json) <= self.batch_bytes
 
-    def put(self, envelope: Envelope, event: Event) -> int:
-        """Queue the event; returns how many of the oldest events were dropped to make room."""
+    def put(self, envelope: Envelope, event: Event) -> tuple[int, bool]:
+        """Queue the event. Returns how many of the oldest events were dropped to make room,
+        and whether a sender waiting for events should wake: the queue was empty, or the
+        envelope's batch is now full (else its wait for the oldest event's age still holds)."""
         size = len(event.json)
         with self.lock:
+            was_empty = not self._count
             dropped = 0
             while self._count and (
                 self._count + 1 > self.max_events or self._bytes + size > self.max_bytes
@@ -109,11 +113,11 @@ class Buffer:
             self._order.append(item)
             group = self._groups.get(envelope)
             if group is None:
-                group = self._groups[envelope] = _Group()
+                group = self._groups[envelope] = _Group(envelope)
             group.items.append(item)
             self._add(group, item, +1)
             self._compact()
-            return dropped
+            return dropped, was_empty or envelope in self._full
 
     def requeue(self, batch: Batch) -> None:
         """Put a batch that was not delivered back, ready to go first (no bound applies: its
@@ -121,7 +125,7 @@ class Buffer:
         with self.lock:
             group = self._groups.get(batch.envelope)
             if group is None:
-                group = self._groups[batch.envelope] = _Group()
+                group = self._groups[batch.envelope] = _Group(batch.envelope)
             for event in reversed(batch.events):
                 item = _Item(batch.envelope, event, float("-inf"))
                 self._order.appendleft(item)
@@ -177,9 +181,8 @@ class Buffer:
         self._count += sign
         self._bytes += sign * size
         envelope = item.envelope
-        overhead = request_overhead(envelope)
         commas = max(0, group.n - 1)
-        if group.n >= self.batch_events or overhead + group.size + commas >= self.batch_bytes:
+        if group.n >= self.batch_events or group.overhead + group.size + commas >= self.batch_bytes:
             self._full[envelope] = None
         else:
             self._full.pop(envelope, None)
@@ -197,7 +200,7 @@ class Buffer:
 
     def _batch(self, envelope: Envelope) -> Batch:
         group = self._groups[envelope]
-        room = self.batch_bytes - request_overhead(envelope)
+        room = self.batch_bytes - group.overhead
         events: list[Event] = []
         while group.items and len(events) < self.batch_events:
             item = group.items[0]

@@ -129,8 +129,8 @@ class Sender:
         event_id: str | None,
         user_agent: str | None,
         ip_override: str | None,
-    ) -> str:
-        """Validate and queue one event; returns its ``event_id``."""
+    ) -> tuple[str, bool]:
+        """Validate and queue one event: its ``event_id``, and whether to wake a sender."""
         if self.closed:
             raise RuntimeError("this footfall client is closed")
         envelope = make_envelope(
@@ -149,11 +149,11 @@ class Sender:
                 f"event {name[:40]!r} is {len(event.json)} bytes of JSON: more than fits in one "
                 f"request of max_batch_bytes ({self.options.max_batch_bytes})"
             )
-        dropped = self.buffer.put(envelope, event)
+        dropped, wake = self.buffer.put(envelope, event)
         self.ledger.add(tracked=1, dropped=dropped)
         if dropped:
             log.warning("footfall client queue is full: dropped the %d oldest events", dropped)
-        return event.event_id
+        return event.event_id, wake
 
     def _request(self, http: httpx.Client, batch: Batch) -> httpx.Response | Exception:
         try:

@@ -89,7 +89,7 @@ class Client(Sender):
         if os.getpid() != self._pid:  # a forked child: the parent's threads are not here
             self._pid = os.getpid()
             self._fresh()
-        event_id = self._enqueue(
+        event_id, wake = self._enqueue(
             name,
             params,
             client_id=client_id,
@@ -99,10 +99,11 @@ class Client(Sender):
             user_agent=user_agent,
             ip_override=ip_override,
         )
-        with self._cond:
-            if not self._threads:
-                self._start()
-            self._cond.notify()
+        if wake or not self._threads:
+            with self._cond:
+                if not self._threads:
+                    self._start()
+                self._cond.notify()
         return event_id
 
     def flush(self, timeout: float | None = None) -> bool:
