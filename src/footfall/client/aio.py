@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import random as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import httpx
 
 from footfall.client.buffer import Batch
 from footfall.client.delivery import Stats
-from footfall.client.events import ParamValue, Timestamp
-from footfall.client.options import DEFAULT_USER_AGENT, Options
-from footfall.client.sender import Sender, wall_clock_us
+from footfall.client.sender import Sender
 
 
-class AsyncClient(Sender):
+class AsyncClient(Sender[httpx.AsyncBaseTransport, Callable[[float], Awaitable[object]]]):
     """Sends events to a footfall collector from tasks on the running event loop.
 
     It may be made anywhere (at import, in a settings module); its tasks start with the first
@@ -27,36 +24,6 @@ class AsyncClient(Sender):
     sends what is queued. If the loop ends first (``asyncio.run`` returns, the tasks are
     cancelled), what was left is sent at interpreter exit by a plain ``httpx.Client``.
     """
-
-    def __init__(
-        self,
-        endpoint: str,
-        measurement_id: str,
-        *,
-        api_secret: str | None = None,
-        api_key: str | None = None,
-        user_agent: str = DEFAULT_USER_AGENT,
-        options: Options | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        now_us: Callable[[], int] = wall_clock_us,
-        sleep: Callable[[float], Awaitable[object]] | None = None,
-        random: Callable[[], float] = _random.random,
-    ) -> None:
-        """As :class:`footfall.client.Client`; ``sleep`` is awaited before retries."""
-        self._transport = transport
-        self._sleep = sleep
-        super().__init__(
-            endpoint,
-            measurement_id,
-            api_secret=api_secret,
-            api_key=api_key,
-            user_agent=user_agent,
-            options=options,
-            clock=clock,
-            now_us=now_us,
-            random=random,
-        )
 
     def _fresh(self) -> None:
         super()._fresh()
@@ -68,36 +35,15 @@ class AsyncClient(Sender):
         self._deadline: float | None = None
         self._exit_hook: Callable[[], None] | None = None
 
-    def track(
-        self,
-        name: str,
-        params: Mapping[str, ParamValue] | None = None,
-        *,
-        client_id: str | None = None,
-        user_id: str | None = None,
-        timestamp: Timestamp | None = None,
-        event_id: str | None = None,
-        user_agent: str | None = None,
-        ip_override: str | None = None,
-    ) -> str:
-        """Queue one event (no I/O, no await); returns its ``event_id``. The arguments are
-        those of :meth:`footfall.client.Client.track`."""
-        event_id, wake = self._enqueue(
-            name,
-            params,
-            client_id=client_id,
-            user_id=user_id,
-            timestamp=timestamp,
-            event_id=event_id,
-            user_agent=user_agent,
-            ip_override=ip_override,
-        )
+    def _before_track(self) -> None:
+        asyncio.get_running_loop()  # RuntimeError outside the loop, before anything is queued
+
+    def _after_track(self, wake: bool) -> None:
         if not self._tasks or all(t.done() for t in self._tasks):
             self._start()
-        assert self._wake is not None
         if wake:
+            assert self._wake is not None
             self._wake.set()
-        return event_id
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now; True once nothing is pending, False on ``timeout``."""

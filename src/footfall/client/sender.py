@@ -10,6 +10,7 @@ import os
 import random as _random
 import time
 from collections.abc import Callable, Generator, Mapping
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -58,7 +59,11 @@ def collect_url(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-class Sender:
+TransportT = TypeVar("TransportT")  # httpx.BaseTransport, or httpx.AsyncBaseTransport
+SleepT = TypeVar("SleepT")  # seconds → None, or → an awaitable
+
+
+class Sender(Generic[TransportT, SleepT]):
     """The part of a client that needs no I/O of its own."""
 
     def __init__(
@@ -70,10 +75,17 @@ class Sender:
         api_key: str | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         options: Options | None = None,
+        transport: TransportT | None = None,
         clock: Callable[[], float] = time.monotonic,
         now_us: Callable[[], int] = wall_clock_us,
+        sleep: SleepT | None = None,
         random: Callable[[], float] = _random.random,
     ) -> None:
+        """``endpoint`` is the server's base URL; give ``api_secret`` (a stream's) or
+        ``api_key`` (a ``write`` key) for server-side sending. ``transport`` replaces httpx's
+        (``httpx.MockTransport`` in tests); ``clock`` (monotonic seconds), ``now_us`` (event
+        times), ``sleep`` (the wait before a retry) and ``random`` (its jitter) are for tests."""
+        self._transport, self._sleep = transport, sleep
         if not measurement_id or not isinstance(measurement_id, str):
             raise ValueError("measurement_id is required (e.g. G-XXXXXXXXXX)")
         if api_secret is not None and api_key is not None:
@@ -118,19 +130,25 @@ class Sender:
     def stats(self) -> Stats:
         return self.ledger.snapshot(len(self.buffer) + self.in_flight)
 
-    def _enqueue(
+    def track(
         self,
         name: str,
-        params: Mapping[str, ParamValue] | None,
+        params: Mapping[str, ParamValue] | None = None,
         *,
-        client_id: str | None,
-        user_id: str | None,
-        timestamp: Timestamp | None,
-        event_id: str | None,
-        user_agent: str | None,
-        ip_override: str | None,
-    ) -> tuple[str, bool]:
-        """Validate and queue one event: its ``event_id``, and whether to wake a sender."""
+        client_id: str | None = None,
+        user_id: str | None = None,
+        timestamp: Timestamp | None = None,
+        event_id: str | None = None,
+        user_agent: str | None = None,
+        ip_override: str | None = None,
+    ) -> str:
+        """Queue one event (no I/O, nothing awaited); returns its ``event_id``.
+
+        ``timestamp`` (a datetime, naive = UTC, or epoch microseconds) defaults to now;
+        ``user_agent`` and ``ip_override`` are the visitor's, for a server sending on its
+        behalf (they need an api_secret or api_key). Raises ``ValueError`` for what would make
+        the collector refuse the whole request, and ``RuntimeError`` once closed."""
+        self._before_track()
         if self.closed:
             raise RuntimeError("this footfall client is closed")
         envelope = make_envelope(
@@ -153,7 +171,15 @@ class Sender:
         self.ledger.add(tracked=1, dropped=dropped)
         if dropped:
             log.warning("footfall client queue is full: dropped the %d oldest events", dropped)
-        return event.event_id, wake
+        self._after_track(wake)
+        return event.event_id
+
+    def _before_track(self) -> None:
+        """The client's own check before an event is queued."""
+
+    def _after_track(self, wake: bool) -> None:
+        """Start the senders if need be; wake one if ``wake`` (a batch may be ready)."""
+        raise NotImplementedError
 
     def _request(self, http: httpx.Client, batch: Batch) -> httpx.Response | Exception:
         try:

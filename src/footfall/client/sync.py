@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import atexit
 import os
-import random as _random
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import TracebackType
 
 import httpx
 
 from footfall.client.delivery import Stats
-from footfall.client.events import ParamValue, Timestamp
-from footfall.client.options import DEFAULT_USER_AGENT, Options
-from footfall.client.sender import Sender, wall_clock_us
+from footfall.client.sender import Sender
 
 
-class Client(Sender):
+class Client(Sender[httpx.BaseTransport, Callable[[float], object]]):
     """Sends events to a footfall collector from a background thread pool.
 
     ``track`` validates the event, gives it its ``event_id`` and time, queues it and returns at
@@ -26,38 +22,6 @@ class Client(Sender):
     pre-forking server's workers each get their own). ``close()`` (also run at interpreter exit)
     sends what is queued, retrying for up to ``Options.close_timeout`` seconds.
     """
-
-    def __init__(
-        self,
-        endpoint: str,
-        measurement_id: str,
-        *,
-        api_secret: str | None = None,
-        api_key: str | None = None,
-        user_agent: str = DEFAULT_USER_AGENT,
-        options: Options | None = None,
-        transport: httpx.BaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        now_us: Callable[[], int] = wall_clock_us,
-        sleep: Callable[[float], object] | None = None,
-        random: Callable[[], float] = _random.random,
-    ) -> None:
-        """``transport`` replaces httpx's (e.g. ``httpx.MockTransport`` in tests); ``clock``
-        (monotonic seconds), ``now_us`` (event times), ``sleep`` (before retries) and ``random``
-        (the jitter) are there for tests too."""
-        self._transport = transport
-        self._sleep = sleep
-        super().__init__(
-            endpoint,
-            measurement_id,
-            api_secret=api_secret,
-            api_key=api_key,
-            user_agent=user_agent,
-            options=options,
-            clock=clock,
-            now_us=now_us,
-            random=random,
-        )
 
     def _fresh(self) -> None:
         super()._fresh()
@@ -71,40 +35,17 @@ class Client(Sender):
         self._flushing = False  # send batches without waiting for flush_interval
         self._exit_hook: Callable[[], None] | None = None
 
-    def track(
-        self,
-        name: str,
-        params: Mapping[str, ParamValue] | None = None,
-        *,
-        client_id: str | None = None,
-        user_id: str | None = None,
-        timestamp: Timestamp | None = None,
-        event_id: str | None = None,
-        user_agent: str | None = None,
-        ip_override: str | None = None,
-    ) -> str:
-        """Queue one event; returns its ``event_id``. ``timestamp`` (a datetime, naive = UTC,
-        or epoch microseconds) defaults to now; ``user_agent`` and ``ip_override`` are the
-        visitor's, for a server sending on its behalf (they need an api_secret or api_key)."""
+    def _before_track(self) -> None:
         if os.getpid() != self._pid:  # a forked child: the parent's threads are not here
             self._pid = os.getpid()
             self._fresh()
-        event_id, wake = self._enqueue(
-            name,
-            params,
-            client_id=client_id,
-            user_id=user_id,
-            timestamp=timestamp,
-            event_id=event_id,
-            user_agent=user_agent,
-            ip_override=ip_override,
-        )
+
+    def _after_track(self, wake: bool) -> None:
         if wake or not self._threads:
             with self._cond:
                 if not self._threads:
                     self._start()
                 self._cond.notify()
-        return event_id
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now, without waiting for ``flush_interval``; True once
