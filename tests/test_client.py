@@ -693,7 +693,25 @@ def test_async_close_ends_a_long_wait_before_a_retry() -> None:
     assert (stats.accepted, stats.unsent, stats.requests) == (1, 0, 2)
 
 
+def test_async_client_carries_on_under_a_new_loop() -> None:
+    collector = Collector()
+    c = async_client(collector, [])
+
+    async def first() -> None:
+        c.track("in_first_loop")  # the loop ends before its batch is due
+
+    async def second() -> Any:
+        c.track("in_second_loop")
+        return await c.aclose()
+
+    asyncio.run(first())
+    stats = asyncio.run(second())
+    names = sorted(e["name"] for b in collector.bodies() for e in b["events"])
+    assert names == ["in_first_loop", "in_second_loop"] and stats.accepted == 2
+
+
 def test_async_client_needs_a_running_loop_to_track() -> None:
     c = AsyncClient("http://footfall.test", "G-TEST")
     with pytest.raises(RuntimeError):
         c.track("page_view")
+    assert c.stats.tracked == 0

@@ -98,9 +98,8 @@ class AsyncClient(Sender[httpx.AsyncBaseTransport, Callable[[float], Awaitable[o
 
     def _start(self) -> None:
         loop = asyncio.get_running_loop()  # RuntimeError outside a running loop, as it should
-        if self._http is not None:
-            # the tasks of an earlier loop (asyncio.run twice) are gone, and so is its client
-            self._http = None
+        # a client of an earlier loop (asyncio.run twice) is left to the garbage collector:
+        # its connections belong to a loop that is closed, so it cannot be closed from here
         self._http = httpx.AsyncClient(
             transport=self._transport,
             headers=self.headers,
