@@ -1,12 +1,14 @@
 """footfall.client against ``footfall serve`` on a real socket.
 
 - the server stopped (SIGTERM or SIGKILL) and started again in the middle of a run: every event
-  tracked before, during and after the outage is counted exactly once;
+  tracked before, during and after the outage is counted exactly once, with the sync client and
+  with the asyncio one;
 - a proxy that forwards a batch and then drops the response: the retried batch is counted once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
 import time
@@ -18,7 +20,7 @@ import httpx
 import pytest
 
 from conftest import CHROME, IPHONE
-from footfall.client import Client, Options
+from footfall.client import AsyncClient, Client, Options
 from server import Server
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +62,7 @@ def counts_by_probe(server: Server) -> dict[str, int]:
     }
 
 
-def track(client: Client, probe: str, n: int) -> None:
+def track(client: Client | AsyncClient, probe: str, n: int) -> None:
     visitor = int(probe.rsplit("-", 1)[1]) % 7
     client.track(
         "page_view",
@@ -117,6 +119,34 @@ def test_events_tracked_while_the_server_is_away_are_counted_once(tmp_path: Path
         }
         assert set(counts) == expected, f"missing {sorted(expected - set(counts))[:5]}"
         assert set(counts.values()) == {1}, "an event was counted more than once"
+    finally:
+        server.stop()
+
+
+def test_the_asyncio_client_rides_out_a_restart_too(tmp_path: Path) -> None:
+    server = Server(tmp_path / "async").start()
+    secret = stream_secret(server)
+
+    async def run() -> Any:
+        client = AsyncClient(
+            server.url, server.measurement_id, api_secret=secret, options=FAST_RETRIES
+        )
+        for n in range(60):
+            track(client, f"async-{n}", n)
+        while client.stats.accepted < 60:
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(server.kill)  # the loop keeps running while the server is away
+        for n in range(60, 100):
+            track(client, f"async-{n}", n)
+        while client.stats.retries < 3:
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(server.start)
+        return await client.aclose()
+
+    try:
+        stats = asyncio.run(asyncio.wait_for(run(), timeout=240))
+        assert (stats.tracked, stats.accepted, stats.pending, stats.unsent) == (100, 100, 0, 0)
+        assert counts_by_probe(server) == {f"async-{n}": 1 for n in range(100)}
     finally:
         server.stop()
 
