@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 
 from footfall.client import Client
 
-COOKIE = "footfall_cid"  # a first-party id for the visitor; tracker.js pages may share it
+COOKIE = "footfall_cid"  # the app's own visitor id (tracker.js keeps its own in localStorage)
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 
 from footfall.client import AsyncClient
 
-COOKIE = "footfall_cid"  # a first-party id for the visitor; tracker.js pages may share it
+COOKIE = "footfall_cid"  # the app's own visitor id (tracker.js keeps its own in localStorage)
 
 # Made at import; its tasks start with the first event, on the running loop.
 footfall = AsyncClient(

@@ -13,7 +13,7 @@ from flask import Flask, Response, request
 
 from footfall.client import Client
 
-COOKIE = "footfall_cid"  # a first-party id for the visitor; tracker.js pages may share it
+COOKIE = "footfall_cid"  # the app's own visitor id (tracker.js keeps its own in localStorage)
 
 # Made at import, but it starts nothing until the first event (so it is fork-safe under
 # gunicorn --preload); it flushes at interpreter exit, which gunicorn's workers reach.
