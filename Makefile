@@ -30,7 +30,7 @@ install: $(VENV)/.installed-serve
 install-dev: $(VENV)/.installed-dev install-tracker
 
 # the web tracker's build and test tools (tracker/package-lock.json), when npm is there; without
-# them the tracker's Node and browser tests skip (CI sets FOOTFALL_REQUIRE_BROWSER=1: they fail)
+# them the tracker's Node and browser tests skip (CI sets REQUIRE_BROWSER_TESTS=1: they fail)
 install-tracker:
 	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: the tracker's Node and browser tests will skip"; \
 	elif [ ! tracker/node_modules/.package-lock.json -nt tracker/package-lock.json ]; then \

@@ -32,7 +32,7 @@ def built(name: str) -> bytes:
 
 def node() -> str:
     """Node with the tracker's node_modules (``npm ci`` in tracker/), else skip, except where
-    FOOTFALL_REQUIRE_BROWSER=1 (CI) makes a missing tool a failure."""
+    REQUIRE_BROWSER_TESTS=1 (CI) makes a missing tool a failure."""
     found = shutil.which("node")
     missing = (
         "node is not installed"
@@ -42,8 +42,8 @@ def node() -> str:
         else ""
     )
     if missing:
-        if os.environ.get("FOOTFALL_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"FOOTFALL_REQUIRE_BROWSER=1 but {missing}")
+        if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
+            pytest.fail(f"REQUIRE_BROWSER_TESTS=1 but {missing}")
         pytest.skip(missing)
     assert found is not None
     return found

@@ -80,8 +80,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     node()
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
         reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("FOOTFALL_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"FOOTFALL_REQUIRE_BROWSER=1 but {reason}")
+        if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
+            pytest.fail(f"REQUIRE_BROWSER_TESTS=1 but {reason}")
         pytest.skip(reason)
     srv = Server(tmp_path_factory.mktemp("tracker-e2e")).start()
     yield srv
