@@ -38,7 +38,7 @@ from hypothesis.errors import Unsatisfiable
 from conftest import ADMIN_KEY, CHROME, CLOCK, TEST_NOW_US, App, make_settings
 from footfall.api import admin
 from footfall.api.app import _realtime_decoder, _report_decoder
-from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
+from footfall.collect.protocols.native import Limits, Stamp, build_events, decode_envelope
 from footfall.errors import ApiError
 from footfall.gateway.body import decode_json
 from footfall.gateway.jsonpath import locate

@@ -22,7 +22,7 @@ from conftest import (
     now_us,
     raw_event,
 )
-from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
+from footfall.collect.protocols.native import Limits, Stamp, build_events, decode_envelope
 from footfall.process.geo import GeoLookup
 from footfall.process.identity import SaltSource
 from footfall.process.pipeline import build_pipeline

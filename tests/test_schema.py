@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from conftest import example, example_names
-from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
+from footfall.collect.protocols.native import Limits, Stamp, build_events, decode_envelope
 from footfall.schema import rules
 from footfall.schema.events import EnrichedEvent, RawEvent
 from footfall.schema.wire import Device

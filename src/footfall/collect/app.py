@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from footfall.clock import Clock, system_clock
-from footfall.collect.native import Limits, Stamp, build_events, decode_envelope
+from footfall.collect.protocols.native import Limits, Stamp, build_events, decode_envelope
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.body import Takes, read_body

@@ -1,0 +1,1 @@
+"""Ingestion protocols: each maps its wire shape onto the event contract (``schema/``)."""
