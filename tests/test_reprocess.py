@@ -235,6 +235,58 @@ def test_reports_see_the_old_data_until_the_switch_then_all_the_new(
     assert by_date(after) == expected
 
 
+def test_a_generation_not_ready_is_waited_for_without_reading_history_again(
+    loaded: tuple[App, Simulation], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the store says the new generation cannot be switched to yet (on the cluster, until
+    its rollups are built), the rebuild asks again off the processor thread: it neither
+    re-reads the raw history nor takes the processor's turn. Once ready it catches up and
+    switches."""
+    app, sim = loaded
+    pid = app.property.property_id
+    rebuilder = app.runtime.rebuilder
+    assert rebuilder is not None
+    monkeypatch.setattr("footfall.process.reprocess.NOT_READY_WAIT_S", 0.0)
+    store = rebuilder.store
+    asked: list[int] = []
+    unbuilt: list[int] = []
+    on_processor: list[int] = []
+    ready_after = 3
+    generation_ready, raw_unbuilt, submit = (
+        store.generation_ready,
+        store.raw_unbuilt,
+        rebuilder.submit,
+    )
+
+    def counted_ready(rebuild: Any) -> bool:
+        asked.append(rebuild.generation)
+        return len(asked) > ready_after and generation_ready(rebuild)
+
+    def counted_unbuilt(*args: Any, **kwargs: Any) -> Any:
+        unbuilt.append(1)
+        return raw_unbuilt(*args, **kwargs)
+
+    def counted_submit(task: Any) -> Any:
+        on_processor.append(1)
+        return submit(task)
+
+    monkeypatch.setattr(store, "generation_ready", counted_ready)
+    monkeypatch.setattr(store, "raw_unbuilt", counted_unbuilt)
+    monkeypatch.setattr(rebuilder, "submit", counted_submit)
+    assert start(app.http, pid).status_code == 202
+    pages = -(-len(sim.events) // 60)
+    for _ in range(pages + ready_after - 1):
+        rebuilder.run_once()
+    assert status(app.http, pid).json()["state"] == "running"
+    assert len(asked) == ready_after  # asked once per attempt, each time refused
+    assert unbuilt == [] and on_processor == []
+    while rebuilder.run_once():
+        pass
+    done = status(app.http, pid).json()
+    assert done["state"] == "done" and done["raw_events_read"] == len(sim.events)
+    assert len(asked) == ready_after + 1 and len(on_processor) == 1 and unbuilt
+
+
 def _late_event(app: App, received_at: int) -> None:
     """An event stamped long ago (queued late): its raw row sorts before the rebuild's cursor."""
     now = now_us()

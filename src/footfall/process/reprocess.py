@@ -7,7 +7,9 @@ the processor keep using the live generation meanwhile. It runs on its own threa
 written in one transaction together with the rebuild's cursor and counts: other properties'
 events keep being processed, and after a crash the rebuild resumes where its last page ended.
 
-When a page comes back short, the rebuild has caught up. It finishes on the processor thread,
+When a page comes back short, the rebuild has caught up. Once the store says the new
+generation is ready (at once on the embedded store; on the cluster when its rollups are built,
+asked every few seconds off the processor thread), it finishes on the processor thread,
 between two batches (``Worker.submit``), where no other write happens: it reads the raw events
 its generation still lacks (those that arrived meanwhile, wherever they sort), then switches
 the live generation in one transaction. The old generation is deleted after the switch.
@@ -319,6 +321,10 @@ class Rebuilder:
             self.store.write(writes)
         if len(page) == self.batch_size:
             return rebuild
+        if not self.store.generation_ready(rebuild):
+            # asked here, off the processor thread: the catch-up there reads raw history, and
+            # on the cluster the rollups of the new generation may take a rollup run to build
+            raise NotReady(rebuild)
         done: Rebuild = self._on_processor_thread(lambda: self._finish(rebuild))
         if done.state == DONE:
             log.info(

@@ -168,6 +168,11 @@ class Generations(Protocol):
         """The running rebuilds this process is to run: every one on a store it alone writes;
         on a shared store, its own and those whose owner stopped renewing its lease."""
 
+    def generation_ready(self, rebuild: Rebuild) -> bool:
+        """Whether the rebuild's generation could be switched to now (on the cluster, once its
+        rollups are built; a cheap check that renews the rebuild's lease while it waits);
+        :class:`LostRebuild` when the stored rebuild is not this running one."""
+
     def switch_generation(self, rebuild: Rebuild) -> bool:
         """Make the rebuild's generation live and store the rebuild as done, in one step.
         False, and nothing changed, when the new generation is not ready for reports yet

@@ -183,7 +183,7 @@ class GenerationTables(HistoryTables):
         }
         return all((built.get(h) or -1) >= updated for h, updated in marks.items())
 
-    def switch_generation(self, rebuild: Rebuild) -> bool:
+    def generation_ready(self, rebuild: Rebuild) -> bool:
         pid = rebuild.property_id
         stored = self._stored(pid)
         if (
@@ -198,6 +198,12 @@ class GenerationTables(HistoryTables):
             self.save_rebuild(
                 msgspec.structs.replace(_rebuild(stored), updated_at=rebuild.updated_at)
             )
+            return False
+        return True
+
+    def switch_generation(self, rebuild: Rebuild) -> bool:
+        pid = rebuild.property_id
+        if not self.generation_ready(rebuild):
             return False
         self._one(
             "INSERT INTO generations (property_id, live) VALUES (?, ?)", (pid, rebuild.generation)

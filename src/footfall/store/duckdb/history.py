@@ -144,6 +144,9 @@ class HistoryTables:
             save_rebuild(con, rebuild)
         return rebuild
 
+    def generation_ready(self, rebuild: Rebuild) -> bool:
+        return True  # reports read the events themselves: a generation is ready once written
+
     def switch_generation(self, rebuild: Rebuild) -> bool:
         with self._transaction() as con:
             found = con.execute(
