@@ -151,6 +151,30 @@ def test_a_late_event_merges_stored_sessions(rig: Rig) -> None:
     assert len({key for _id, key in rig.event_sessions()}) == 1
 
 
+def test_a_batch_reads_and_writes_the_generation_it_began_with(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process switches the property's live generation while a batch is processed (a
+    cluster rebuild): the batch's dedupe, its sessions and its write all keep the generation
+    looked up at its start, so none of its rows lands in the new one half-made."""
+    rig.feed(visit("v1", now_us() - 60 * MIN, 2))
+    known_event_ids = rig.store.known_event_ids
+
+    def then_switch(*args: Any, **kwargs: Any) -> set[tuple[str, str]]:
+        known = known_event_ids(*args, **kwargs)
+        with rig.store._transaction() as con:
+            con.execute("INSERT OR REPLACE INTO generations VALUES (?, 1)", [PROPERTY.property_id])
+        return known
+
+    monkeypatch.setattr(rig.store, "known_event_ids", then_switch)
+    stats = rig.feed(
+        [*visit("v1", now_us() - 60 * MIN, 2), *visit("v1", now_us() - 50 * MIN, 1, prefix="b")]
+    )
+    assert stats.duplicates == 2 and stats.stored == 1  # deduped against generation 0
+    assert rig.query("SELECT generation, count(*) FROM events GROUP BY ALL") == [(0, 3)]
+    assert rig.query("SELECT DISTINCT generation FROM sessions") == [(0,)]
+
+
 def test_bots_unknown_properties_and_garbage_go_to_dead_letters(rig: Rig) -> None:
     stats = rig.feed(
         [

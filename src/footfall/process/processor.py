@@ -9,7 +9,7 @@ committing the queue offset is the worker's job.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -86,10 +86,16 @@ class Processor:
                 stats.duplicates += 1
                 continue
             fresh[key] = result
-        known = self.store.known_event_ids(list(fresh))
+        # each property's generation, looked up once: a switch (another process's rebuild) in
+        # the middle of the batch must not split its reads and its write between two of them
+        pinned = self.store.live_generations(
+            {k[0] for k in fresh} | {d.property_id for d in writes.dead_letters if d.property_id}
+        )
+        writes.generation = pinned
+        known = self.store.known_event_ids(list(fresh), generation=pinned)
         stats.duplicates += len(known)
         new = [ev for key, ev in fresh.items() if key not in known]
-        self._sessionize(new, writes)
+        self._sessionize(new, writes, pinned)
         writes.events = new
         stats.stored = len(new)
         unconverted = Counter(
@@ -112,7 +118,9 @@ class Processor:
             return raw, Drop(DropReason.UNKNOWN_PROPERTY, f"no property {raw.property_id}")
         return raw, self.pipeline.run(raw, prop)
 
-    def _sessionize(self, new: list[EnrichedEvent], writes: WriteSet) -> None:
+    def _sessionize(
+        self, new: list[EnrichedEvent], writes: WriteSet, generation: Mapping[str, int]
+    ) -> None:
         if not new:
             return
         spans: dict[tuple[str, str, str | None], list[int]] = {}
@@ -125,7 +133,7 @@ class Processor:
         # a store without transactions may hold part of a batch that crashed: the new copy wins
         stored = [
             ev
-            for ev in self.store.session_events(probes, SESSION_TIMEOUT_US)
+            for ev in self.store.session_events(probes, SESSION_TIMEOUT_US, generation=generation)
             if (ev.property_id, ev.event_id) not in fresh
         ]
         before = {(ev.property_id, ev.event_id): ev.session_key for ev in stored}

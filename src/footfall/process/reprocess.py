@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol, TypeVar
@@ -41,6 +41,7 @@ from footfall.store import (
     FAILED,
     RUNNING,
     EventStore,
+    Generation,
     Generations,
     LostRebuild,
     RawHistory,
@@ -87,14 +88,17 @@ class GenerationView:
         self.generation = generation
 
     def known_event_ids(
-        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+        self, keys: Sequence[tuple[str, str]], *, generation: Generation = None
     ) -> set[tuple[str, str]]:
         return self.store.known_event_ids(keys, generation=self.generation)
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: Generation = None
     ) -> list[EnrichedEvent]:
         return self.store.session_events(probes, timeout_us, generation=self.generation)
+
+    def live_generations(self, property_ids: Iterable[str]) -> dict[str, int]:
+        return dict.fromkeys(property_ids, self.generation)  # the rebuild's, for every property
 
     def write(self, writes: WriteSet) -> None:
         writes.generation = self.generation

@@ -13,7 +13,7 @@ URLs: ``duckdb:///path/footfall.duckdb`` (embedded); ``memory://`` is DuckDB in 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -107,6 +107,14 @@ class LostRebuild(Exception):
     """Another process runs this rebuild now (a shared store whose lease it took over)."""
 
 
+# Which generation a read or write of derived data means. None: each property's live one, as
+# the store finds it then; an int: that generation for every property (a rebuild's); a
+# mapping: each property's generation as the processor pinned it at the start of its batch
+# (a property missing from it: its live one), so a switch between two of the batch's reads
+# and its write never splits the batch between two generations.
+Generation = int | Mapping[str, int] | None
+
+
 class WriteSet(msgspec.Struct, kw_only=True):
     """Everything one processed batch changes (one transaction where the store has them;
     otherwise idempotent writes, replayed whole after a crash).
@@ -121,20 +129,23 @@ class WriteSet(msgspec.Struct, kw_only=True):
     sessions: list[Session] = []
     first_seen: list[tuple[str, str, int, str]] = []  # (property, visitor, event_time, event_id)
     dead_letters: list[DeadLetter] = []
-    generation: int | None = None  # None: each property's live generation
+    generation: Generation = None
     rebuild: Rebuild | None = None
 
 
 class EventStore(Protocol):
-    """Reads and writes of derived data: each property's live generation, or ``generation``."""
+    """Reads and writes of derived data, of the generation ``generation`` names."""
+
+    def live_generations(self, property_ids: Iterable[str]) -> dict[str, int]:
+        """Each property's live generation (0 when it never switched)."""
 
     def known_event_ids(
-        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+        self, keys: Sequence[tuple[str, str]], *, generation: Generation = None
     ) -> set[tuple[str, str]]:
         """Which (property_id, event_id) pairs are already stored."""
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: Generation = None
     ) -> list[EnrichedEvent]:
         """Stored events of every session within ``timeout_us`` of a probe's span."""
 

@@ -28,7 +28,7 @@ import msgspec
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent, Session
 from footfall.settings import Settings
-from footfall.store import SessionProbe, WriteSet
+from footfall.store import Generation, SessionProbe, WriteSet
 from footfall.store.cassandra.base import (
     DAY_US,
     EVENT_COLUMNS,
@@ -76,7 +76,7 @@ class CassandraStore(GenerationTables, TenancyTables, RollupTables, RateTables):
     # -- EventStore -----------------------------------------------------------------------
 
     def known_event_ids(
-        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+        self, keys: Sequence[tuple[str, str]], *, generation: Generation = None
     ) -> set[tuple[str, str]]:
         key_of = self.data_keys((k[0] for k in keys), generation)
         found = self._many(
@@ -86,7 +86,7 @@ class CassandraStore(GenerationTables, TenancyTables, RollupTables, RateTables):
         return {(property_of(rows[0].property_id), rows[0].event_id) for rows in found if rows}
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: Generation = None
     ) -> list[EnrichedEvent]:
         key_of = self.data_keys((p.property_id for p in probes), generation)
         probes = [msgspec.structs.replace(p, property_id=key_of[p.property_id]) for p in probes]

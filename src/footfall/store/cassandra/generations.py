@@ -21,6 +21,7 @@ from footfall.store import (
     DONE,
     REBUILD_COLUMNS,
     RUNNING,
+    Generation,
     LostRebuild,
     RawRow,
     Rebuild,
@@ -72,12 +73,15 @@ class GenerationTables(HistoryTables):
         )
         return {p: rows[0].live if rows else 0 for p, rows in zip(wanted, found, strict=True)}
 
-    def data_keys(self, property_ids: Iterable[str], generation: int | None) -> dict[str, str]:
-        """The data key of each property: of ``generation``, or of its live generation."""
+    def data_keys(self, property_ids: Iterable[str], generation: Generation) -> dict[str, str]:
+        """The data key of each property, of the generation ``generation`` names for it
+        (:data:`footfall.store.Generation`)."""
         ids = set(property_ids)
-        if generation is not None:
+        if isinstance(generation, int):
             return {p: data_key(p, generation) for p in ids}
-        return {p: data_key(p, g) for p, g in self.live_generations(ids).items()}
+        pinned = generation or {}
+        live = self.live_generations(ids - pinned.keys()) if ids - pinned.keys() else {}
+        return {p: data_key(p, pinned[p] if p in pinned else live[p]) for p in ids}
 
     # -- Generations ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import datetime as dt
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from footfall.report.query import ReportQuery, ReportResult
 from footfall.schema.events import EnrichedEvent
-from footfall.store import ReportTimeout, SessionProbe, WriteSet
+from footfall.store import Generation, ReportTimeout, SessionProbe, WriteSet
 from footfall.store.duckdb import arrow
 from footfall.store.duckdb.history import HistoryTables, live_generations, save_rebuild
 from footfall.store.duckdb.migrate import migrate
@@ -166,18 +166,26 @@ class DuckDBStore(HistoryTables, TenancyTables):
         with self._guard(), self._history_lock:
             yield self._history
 
-    def _derived_reader(self, generation: int | None) -> Any:
-        """The processor's cursor for the live generations, the rebuild's for its own."""
-        return self._ingest_reader() if generation is None else self._history_reader()
+    def _derived_reader(self, generation: Generation) -> Any:
+        """The rebuild's cursor for its own generation, the processor's for the live ones."""
+        return self._history_reader() if isinstance(generation, int) else self._ingest_reader()
 
+    @staticmethod
     def _generations(
-        self, cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str], generation: int | None
+        cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str], generation: Generation
     ) -> list[int]:
-        """The generation of each row's property: ``generation``, or the property's live one."""
-        if generation is not None:
+        """The generation of each row's property, as ``generation`` says (:data:`Generation`)."""
+        if isinstance(generation, int):
             return [generation] * len(property_ids)
-        live = live_generations(cur, property_ids)
-        return [live.get(p, 0) for p in property_ids]
+        pinned = generation or {}
+        live = live_generations(cur, [p for p in property_ids if p not in pinned])
+        return [pinned[p] if p in pinned else live.get(p, 0) for p in property_ids]
+
+    def live_generations(self, property_ids: Iterable[str]) -> dict[str, int]:
+        ids = sorted(set(property_ids))
+        with self._ingest_reader() as cur:
+            live = live_generations(cur, ids)
+        return {p: live.get(p, 0) for p in ids}
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -205,7 +213,7 @@ class DuckDBStore(HistoryTables, TenancyTables):
     # -- EventStore -----------------------------------------------------------------------
 
     def known_event_ids(
-        self, keys: Sequence[tuple[str, str]], *, generation: int | None = None
+        self, keys: Sequence[tuple[str, str]], *, generation: Generation = None
     ) -> set[tuple[str, str]]:
         if not keys:
             return set()
@@ -228,7 +236,7 @@ class DuckDBStore(HistoryTables, TenancyTables):
         return {(r[0], r[1]) for r in rows}
 
     def session_events(
-        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: int | None = None
+        self, probes: Sequence[SessionProbe], timeout_us: int, *, generation: Generation = None
     ) -> list[EnrichedEvent]:
         if not probes:
             return []
@@ -366,10 +374,11 @@ class DuckDBStore(HistoryTables, TenancyTables):
         self, con: duckdb.DuckDBPyConnection, writes: WriteSet
     ) -> Callable[[Sequence[Any]], pa.Array]:
         """Rows (structs with a ``property_id``, or tuples starting with one) → the
-        ``generation`` column: the write's, or each property's live one in this transaction."""
+        ``generation`` column: the write's (:data:`Generation`), a property it does not name
+        taking its live one in this transaction."""
         fixed = writes.generation
         live: dict[str, int] = {}
-        if fixed is None:
+        if not isinstance(fixed, int):
             groups = (
                 writes.events,
                 writes.rekeyed,
@@ -379,10 +388,12 @@ class DuckDBStore(HistoryTables, TenancyTables):
             )
             ids = {x.property_id for rows in groups for x in rows}
             ids |= {row[0] for row in writes.first_seen}
-            live = live_generations(con, sorted(ids))
+            pinned = fixed or {}
+            live = live_generations(con, sorted(ids - pinned.keys()))
+            live.update(pinned)
 
         def column(rows: Sequence[Any]) -> pa.Array:
-            if fixed is not None:
+            if isinstance(fixed, int):
                 return pa.array([fixed] * len(rows), pa.int32())
             return pa.array(
                 [live.get(x[0] if isinstance(x, tuple) else x.property_id, 0) for x in rows],
