@@ -26,7 +26,8 @@ from footfall.simulate.model import Simulation, simulate
 from footfall.simulate.send import body_for, requests_for
 from footfall.simulate.send import send as send_all
 from footfall.simulate.truth import Truth
-from footfall.store import RUNNING
+from footfall.store import DONE, RUNNING, Rebuild, WriteSet
+from footfall.store.duckdb import DuckDBStore
 from server import Server
 
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -287,6 +288,46 @@ def test_a_generation_not_ready_is_waited_for_without_reading_history_again(
     assert len(asked) == ready_after + 1 and len(on_processor) == 1 and unbuilt
 
 
+def test_a_start_settles_only_the_rebuilds_still_to_settle(
+    loaded: tuple[App, Simulation], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished rebuild is stored settled once its old generation is deleted, so a process
+    that starts does not delete (on the cluster: catch up and delete) for every rebuild ever
+    run; one a crash left unsettled is settled by the next start, once."""
+    app, _sim = loaded
+    pid = app.property.property_id
+    rebuilder = app.runtime.rebuilder
+    assert rebuilder is not None
+    assert start(app.http, pid).status_code == 202
+    rebuilder.drain()
+    done = status(app.http, pid).json()
+    assert done["state"] == "done" and done["settled_at"] == done["finished_at"] is not None
+    store = rebuilder.store
+    dropped: list[str] = []
+    drop_generations = store.drop_generations
+
+    def counted_drop(property_id: str) -> int:
+        dropped.append(property_id)
+        return drop_generations(property_id)
+
+    monkeypatch.setattr(store, "drop_generations", counted_drop)
+
+    def restart() -> None:
+        rebuilder._claimed_at = None  # as a new process: run_once begins with resume
+        rebuilder.run_once()
+
+    restart()
+    assert dropped == [] and store.unsettled(now_us()) == []
+    (stored,) = store.rebuilds(pid)
+    store.write(WriteSet(rebuild=msgspec.structs.replace(stored, settled_at=None)))  # a crash
+    assert [r.property_id for r in store.unsettled(now_us())] == [pid]
+    restart()
+    assert dropped == [pid] and store.unsettled(now_us()) == []
+    assert status(app.http, pid).json()["settled_at"] is not None
+    restart()
+    assert dropped == [pid]
+
+
 def _late_event(app: App, received_at: int) -> None:
     """An event stamped long ago (queued late): its raw row sorts before the rebuild's cursor."""
     now = now_us()
@@ -523,6 +564,28 @@ def test_a_store_from_before_generations_is_upgraded_in_place(tmp_path: Path) ->
         assert snapshot(http, pid, sim) == before
     finally:
         upgraded.stop()
+
+
+def test_a_store_from_before_settled_rebuilds_settles_its_finished_ones_once(
+    tmp_path: Path,
+) -> None:
+    """A file of schema version 3 has no settled_at: its finished rebuilds are unsettled once."""
+    path = tmp_path / "v3.duckdb"
+    store = DuckDBStore(str(path))
+    finished = Rebuild(property_id="100000001", generation=1, state=DONE, finished_at=5)
+    store.write(WriteSet(rebuild=finished))
+    store.close()
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE rebuilds DROP COLUMN settled_at")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.close()
+    store = DuckDBStore(str(path))
+    try:
+        assert store.unsettled(now_us()) == [finished]
+        store.write(WriteSet(rebuild=msgspec.structs.replace(finished, settled_at=6)))
+        assert store.unsettled(now_us()) == []
+    finally:
+        store.close()
 
 
 def _reports(server: Server, sim: Simulation) -> list[Any]:

@@ -143,6 +143,7 @@ def rebuild_status(r: Rebuild) -> dict[str, Any]:
         "started_at": _time(r.started_at),
         "updated_at": _time(r.updated_at),
         "finished_at": _time(r.finished_at),
+        "settled_at": _time(r.settled_at),
         "last_error": r.last_error or None,
     }
 

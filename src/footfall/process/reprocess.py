@@ -200,11 +200,10 @@ class Rebuilder:
 
     def resume(self) -> None:
         """At start: claim the rebuilds left running, and settle the ones a crash left
-        switched with their old generation still stored."""
+        finished with their leftover generations still stored (not every rebuild ever run)."""
         self.claim()
-        for rebuild in self.store.rebuilds():
-            if rebuild.state != RUNNING:
-                self._settling.setdefault(rebuild.property_id, rebuild)
+        for rebuild in self.store.unsettled(self.clock()):
+            self._settling.setdefault(rebuild.property_id, rebuild)
 
     def run_once(self) -> bool:
         """One page of every running rebuild that is not waiting to retry, and the settling
@@ -230,6 +229,8 @@ class Rebuilder:
                     self._settle(done)
                 except Stopped:
                     return worked
+                except LostRebuild:
+                    log.info("settling property %s is done by another process now", pid)
                 except Exception:
                     log.exception("settling the re-processing of property %s failed", pid)
                     continue
@@ -381,17 +382,14 @@ class Rebuilder:
 
     def _settle(self, done: Rebuild) -> None:
         """After a switch: once more what the generation lacks (where other processes wrote
-        meanwhile), then delete the old generation."""
+        meanwhile), then delete the generations left behind, and store the rebuild settled."""
         if done.state == DONE and self.settle_us:
-
-            def late() -> None:
-                caught = self._catch_up(done)
-                if caught.raw_read != done.raw_read:
-                    total = msgspec.structs.replace(caught, raw_total=caught.raw_read)
-                    self.store.write(WriteSet(rebuild=total))
-
-            self._on_processor_thread(late)
+            done = self._on_processor_thread(lambda: self._catch_up(done))
         self.store.drop_generations(done.property_id)
+        now = self.clock()
+        total = done.raw_read if done.state == DONE else done.raw_total
+        settled = msgspec.structs.replace(done, raw_total=total, updated_at=now, settled_at=now)
+        self.store.write(WriteSet(rebuild=settled))
         with self._lock:
             self._processors = {
                 k: v for k, v in self._processors.items() if k[0] != done.property_id

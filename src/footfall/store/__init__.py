@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -69,6 +69,9 @@ class Rebuild(msgspec.Struct, kw_only=True, frozen=True):
     updated_at: int = 0
     finished_at: int | None = None
     last_error: str = ""
+    # when the generations it left behind (the old live one; a failed rebuild's own) were
+    # deleted; None until then, so a process that starts settles only what is still to settle
+    settled_at: int | None = None
 
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
@@ -83,6 +86,7 @@ REBUILD_COLUMNS = (  # a stored rebuild, after its property_id
     "updated_at",
     "finished_at",
     "last_error",
+    "settled_at",
 )
 
 
@@ -100,7 +104,31 @@ def rebuild_values(r: Rebuild) -> list[object]:
         r.updated_at,
         r.finished_at,
         r.last_error,
+        r.settled_at,
     ]
+
+
+def rebuild_of(property_id: str, values: Sequence[Any]) -> Rebuild:
+    """A stored rebuild from the values of ``REBUILD_COLUMNS`` (NULLs read as the defaults)."""
+    row = dict(zip(REBUILD_COLUMNS, values, strict=True))
+    received, event_id = row["after_received_at"], row["after_event_id"]
+
+    def whole(name: str) -> int:
+        return int(row[name] or 0)
+
+    return Rebuild(
+        property_id=property_id,
+        generation=whole("generation"),
+        state=row["state"],
+        after=None if received is None else (int(received), str(event_id)),
+        raw_read=whole("raw_read"),
+        raw_total=whole("raw_total"),
+        started_at=whole("started_at"),
+        updated_at=whole("updated_at"),
+        finished_at=None if row["finished_at"] is None else int(row["finished_at"]),
+        last_error=row["last_error"] or "",
+        settled_at=None if row["settled_at"] is None else int(row["settled_at"]),
+    )
 
 
 class LostRebuild(Exception):
@@ -178,6 +206,11 @@ class Generations(Protocol):
     def claim_rebuilds(self, now_us: int) -> list[Rebuild]:
         """The running rebuilds this process is to run: every one on a store it alone writes;
         on a shared store, its own and those whose owner stopped renewing its lease."""
+
+    def unsettled(self, now_us: int) -> list[Rebuild]:
+        """The finished rebuilds (done or failed) whose leftover generations are still to be
+        deleted and that this process is to settle: every one on a store it alone writes; on a
+        shared store, its own and those whose owner stopped renewing its lease."""
 
     def generation_ready(self, rebuild: Rebuild) -> bool:
         """Whether the rebuild's generation could be switched to now (on the cluster, once its

@@ -12,7 +12,7 @@ rebuild's row is written with a lightweight transaction on its owner: a processo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -25,6 +25,7 @@ from footfall.store import (
     LostRebuild,
     RawRow,
     Rebuild,
+    rebuild_of,
     rebuild_values,
 )
 from footfall.store.cassandra.base import DAY_US, HOUR_US
@@ -47,19 +48,7 @@ def property_of(key: str) -> str:
 
 
 def _rebuild(row: Any) -> Rebuild:
-    after = None if row.after_received_at is None else (row.after_received_at, row.after_event_id)
-    return Rebuild(
-        property_id=row.property_id,
-        generation=row.generation,
-        state=row.state,
-        after=after,
-        raw_read=row.raw_read or 0,
-        raw_total=row.raw_total or 0,
-        started_at=row.started_at or 0,
-        updated_at=row.updated_at or 0,
-        finished_at=row.finished_at,
-        last_error=row.last_error or "",
-    )
+    return rebuild_of(row.property_id, [getattr(row, c) for c in REBUILD_COLUMNS])
 
 
 class GenerationTables(HistoryTables):
@@ -148,9 +137,17 @@ class GenerationTables(HistoryTables):
             raise LostRebuild(r.property_id)
 
     def claim_rebuilds(self, now_us: int) -> list[Rebuild]:
+        return self._claim(now_us, lambda row: row.state == RUNNING)
+
+    def unsettled(self, now_us: int) -> list[Rebuild]:
+        return self._claim(now_us, lambda row: row.state != RUNNING and row.settled_at is None)
+
+    def _claim(self, now_us: int, wanted: Callable[[Any], bool]) -> list[Rebuild]:
+        """The wanted rebuilds this process owns, or takes over from an owner whose lease ran
+        out (a lightweight transaction, so one process takes each)."""
         mine = []
         for row in self._one(_SELECT):
-            if row.state != RUNNING:
+            if not wanted(row):
                 continue
             if row.owner != self.writer:
                 if (row.lease_until or 0) >= now_us:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import msgspec
@@ -22,12 +22,14 @@ from footfall.store import (
     LostRebuild,
     RawRow,
     Rebuild,
+    rebuild_of,
     rebuild_values,
 )
 from footfall.store.duckdb.generation_upgrade import DERIVED
 
 _RAW_COLUMNS = "property_id, event_id, received_at, event_time, ip, payload"
 _REBUILD_COLUMNS = ", ".join(("property_id", *REBUILD_COLUMNS))
+_REBUILD_PLACES = ", ".join("?" * (1 + len(REBUILD_COLUMNS)))
 DROP_CHUNK = 50_000  # rows of an old generation deleted per transaction
 
 
@@ -43,25 +45,9 @@ def live_generations(cur: duckdb.DuckDBPyConnection, property_ids: Sequence[str]
     return {r[0]: int(r[1]) for r in rows}
 
 
-def rebuild_of(row: Sequence[Any]) -> Rebuild:
-    return Rebuild(
-        property_id=row[0],
-        generation=int(row[1]),
-        state=row[2],
-        after=None if row[3] is None else (int(row[3]), str(row[4])),
-        raw_read=int(row[5]),
-        raw_total=int(row[6]),
-        started_at=int(row[7]),
-        updated_at=int(row[8]),
-        finished_at=None if row[9] is None else int(row[9]),
-        last_error=row[10],
-    )
-
-
 def save_rebuild(con: duckdb.DuckDBPyConnection, r: Rebuild) -> None:
     con.execute(
-        f"INSERT OR REPLACE INTO rebuilds ({_REBUILD_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO rebuilds ({_REBUILD_COLUMNS}) VALUES ({_REBUILD_PLACES})",
         [r.property_id, *rebuild_values(r)],
     )
 
@@ -115,17 +101,20 @@ class HistoryTables:
             rows = cur.execute(
                 f"SELECT {_REBUILD_COLUMNS} FROM rebuilds {where} ORDER BY property_id", params
             ).fetchall()
-        return [rebuild_of(r) for r in rows]
+        return [rebuild_of(r[0], r[1:]) for r in rows]
 
     def claim_rebuilds(self, now_us: int) -> list[Rebuild]:
         return [r for r in self.rebuilds() if r.state == RUNNING]  # one process writes the file
+
+    def unsettled(self, now_us: int) -> list[Rebuild]:
+        return [r for r in self.rebuilds() if r.state != RUNNING and r.settled_at is None]
 
     def begin_rebuild(self, property_id: str, now_us: int) -> Rebuild:
         with self._transaction() as con:
             found = con.execute(
                 f"SELECT {_REBUILD_COLUMNS} FROM rebuilds WHERE property_id = ?", [property_id]
             ).fetchall()
-            last = rebuild_of(found[0]) if found else None
+            last = rebuild_of(found[0][0], found[0][1:]) if found else None
             if last is not None and last.state == RUNNING:
                 return last
             live = live_generations(con, [property_id]).get(property_id, 0)

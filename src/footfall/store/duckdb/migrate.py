@@ -30,6 +30,10 @@ STEPS: dict[int, tuple[str, ...] | Callable[[Any, str], object]] = {
     # derived rows tagged with their property's generation, part of their primary keys, so a
     # re-processing builds the next one beside the live one
     3: add_generations,
+    # when a finished rebuild's leftover generations were deleted: a start settles only the
+    # rebuilds still without it (those of older files, once); a file older than version 3
+    # got the whole table from schema.sql already
+    4: ("ALTER TABLE rebuilds ADD COLUMN IF NOT EXISTS settled_at BIGINT",),
 }
 LATEST = max(STEPS)
 

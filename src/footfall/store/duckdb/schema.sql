@@ -150,7 +150,8 @@ CREATE TABLE IF NOT EXISTS rebuilds (
     started_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     finished_at BIGINT,
-    last_error VARCHAR NOT NULL
+    last_error VARCHAR NOT NULL,
+    settled_at BIGINT
 );
 
 -- exchange rates loaded by the operator: units of currency per unit of base, exact decimal text
