@@ -313,17 +313,7 @@ class Rebuilder:
             return failed
         page = self.store.raw_page(pid, rebuild.after, self.batch_size)
         if page:
-            writes, new = self._read(rebuild, page)
-            read = rebuild.raw_read + new
-            rebuild = writes.rebuild = msgspec.structs.replace(
-                rebuild,
-                after=(page[-1].received_at, page[-1].event_id),
-                raw_read=read,
-                raw_total=max(rebuild.raw_total, read),
-                updated_at=self.clock(),
-                last_error="",
-            )
-            self.store.write(writes)
+            rebuild = self._write_page(rebuild, page, (page[-1].received_at, page[-1].event_id))
         if len(page) == self.batch_size:
             return rebuild
         if not self.store.generation_ready(rebuild):
@@ -349,17 +339,24 @@ class Rebuilder:
             if last is not None and first <= last:
                 raise RuntimeError("re-processing made no progress on the raw events left")
             last = (page[-1].received_at, page[-1].event_id)
-            writes, new = self._read(rebuild, page)
-            read = rebuild.raw_read + new
-            rebuild = writes.rebuild = msgspec.structs.replace(
-                rebuild,
-                # everything up to here is read now: a page after it holds only newer events
-                after=max(rebuild.after or last, last),
-                raw_read=read,
-                raw_total=max(rebuild.raw_total, read),
-                updated_at=self.clock(),
-            )
-            self.store.write(writes)
+            # everything up to here is read now: a page after it holds only newer events
+            rebuild = self._write_page(rebuild, page, max(rebuild.after or last, last))
+        return rebuild
+
+    def _write_page(self, rebuild: Rebuild, page: list[RawRow], after: tuple[int, str]) -> Rebuild:
+        """Process a page into the rebuild's generation and store it with the rebuild's
+        progress (its cursor at ``after``), in one write; returns the rebuild as stored."""
+        writes, new = self._read(rebuild, page)
+        read = rebuild.raw_read + new
+        rebuild = writes.rebuild = msgspec.structs.replace(
+            rebuild,
+            after=after,
+            raw_read=read,
+            raw_total=max(rebuild.raw_total, read),
+            updated_at=self.clock(),
+            last_error="",
+        )
+        self.store.write(writes)
         return rebuild
 
     def _finish(self, rebuild: Rebuild) -> Rebuild:
