@@ -30,7 +30,8 @@ from footfall.api.app import ReportApi
 from footfall.api.openapi import OpenApi
 from footfall.api.tracker import TrackerScripts
 from footfall.clock import Clock, system_clock
-from footfall.collect.app import Collector
+from footfall.collect.publish import Publish
+from footfall.collect.routes import collector_routes
 from footfall.errors import ApiError
 from footfall.gateway.access import Access, Gateway
 from footfall.gateway.body import Takes
@@ -322,15 +323,23 @@ def tracker_routes(runtime: Runtime) -> list[Route]:
     return TrackerScripts(runtime.gateway).routes()
 
 
+def collect_routes(runtime: Runtime, takes: dict[str, Takes]) -> list[Route]:
+    """Every ingestion protocol's routes on one publish path (a process with a queue)."""
+    assert runtime.publisher is not None
+    publish = Publish(
+        runtime.settings, runtime.gateway, runtime.publisher, runtime.clock, disk=runtime.disk
+    )
+    routes, protocol_takes = collector_routes(publish)
+    takes.update(protocol_takes)
+    return routes
+
+
 def create_app(runtime: Runtime) -> Starlette:
     gateway = runtime.gateway
     routes_by_role: list[Route] = []
     takes: dict[str, Takes] = dict(SERVER_TAKES)
     if runtime.publisher is not None:
-        routes_by_role += Collector(
-            runtime.settings, gateway, runtime.publisher, runtime.clock, disk=runtime.disk
-        ).routes()
-        takes.update(Collector.TAKES)
+        routes_by_role += collect_routes(runtime, takes)
     if "api" in runtime.roles:
         routes_by_role += ReportApi(
             gateway, runtime.store, runtime.clock, runtime.settings

@@ -8,27 +8,21 @@ accepted ones, and answer only after the queue says they are durable.
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from footfall.clock import Clock, system_clock
 from footfall.collect.protocols.native import Limits, Stamp, build_events, decode_envelope
+from footfall.collect.publish import Publish
 from footfall.errors import ApiError
-from footfall.gateway.access import Access, Gateway
+from footfall.gateway.access import Access
 from footfall.gateway.body import Takes, read_body
-from footfall.gateway.ingest import MAX_MEASUREMENT_ID_CHARS, Credentials, Ingest, Sender
+from footfall.gateway.ingest import MAX_MEASUREMENT_ID_CHARS, Credentials, Sender
 from footfall.gateway.responses import error_response, json_response
-from footfall.queue import Publisher, QueueUnavailable
-from footfall.schema.wire import CollectEnvelope, CollectRequest, EventResult
-from footfall.settings import Settings
-from footfall.store.disk import DiskSpace
+from footfall.schema.wire import CollectEnvelope, CollectRequest
 from footfall.tenancy.model import HostnamePolicy, Property, Stream
 from footfall.tenancy.service import hostname_allowed
 
@@ -38,7 +32,6 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "86400",
 }
 MAX_HEADER_CHARS = 512  # User-Agent and Accept-Language are cut to this
-_raw_encoder = msgspec.msgpack.Encoder()
 
 
 def origin_host(request: Request) -> str:
@@ -83,21 +76,14 @@ def cors_headers(request: Request, prop: Property | None) -> dict[str, str]:
 
 
 class Collector:
-    def __init__(
-        self,
-        settings: Settings,
-        gateway: Gateway,
-        publisher: Publisher,
-        clock: Clock = system_clock,
-        *,
-        disk: DiskSpace | None = None,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.gateway = gateway
-        self.publisher = publisher
-        self.disk = disk
-        self.ingest = Ingest(gateway)
+    """The native protocol's routes."""
+
+    def __init__(self, publish: Publish) -> None:
+        self.publish = publish
+        self.settings = settings = publish.settings
+        self.clock = publish.clock
+        self.gateway = publish.gateway
+        self.ingest = publish.ingest
         self.limits = Limits(
             max_events=settings.max_events_per_request,
             max_params=settings.max_params_per_event,
@@ -190,32 +176,14 @@ class Collector:
             from_browser="origin" in request.headers or "referer" in request.headers,
         )
         accepted, results = build_events(envelope, stamp, self.limits)
-        if accepted:
-            if self.disk is not None:
-                self.disk.admit()  # what is accepted must still fit in the store
-            key_bytes = (envelope.client_id or envelope.app_instance_id or stamp.ip).encode()
-            messages = [(key_bytes, _raw_encoder.encode(ev)) for ev in accepted]
-            try:
-                await asyncio.wait_for(
-                    self.publisher.publish(messages), timeout=self.settings.publish_timeout
-                )
-            except (QueueUnavailable, TimeoutError):
-                raise ApiError(503, "the queue is unavailable; retry later") from None
-        self._count(prop.property_id, results, [ev.flags for ev in accepted])
+        key = envelope.client_id or envelope.app_instance_id or stamp.ip
+        await self.publish.send(accepted, key=key)
+        self.publish.count(
+            prop.property_id,
+            accepted=len(accepted),
+            rejected=[r.reason or "" for r in results if r.status == "rejected"],
+            flags=[ev.flags for ev in accepted],
+        )
         n_ok = len(accepted)
         body_out = {"accepted": n_ok, "rejected": len(results) - n_ok, "events": results}
         return json_response(body_out, 200 if n_ok else 400, cors_headers(request, prop))
-
-    def _count(
-        self, property_id: str, results: list[EventResult], flags: list[tuple[str, ...]]
-    ) -> None:
-        usage, metrics = self.gateway.usage, self.gateway.metrics
-        accepted = sum(1 for r in results if r.status == "accepted")
-        usage.add(property_id, "events_accepted", accepted)
-        metrics.accepted.inc(accepted)
-        for reason, n in Counter(r.reason for r in results if r.status == "rejected").items():
-            usage.add(property_id, f"events_rejected:{reason}", n)
-            metrics.rejected.labels(reason).inc(n)
-        for flag, n in Counter(f for fs in flags for f in fs).items():
-            usage.add(property_id, f"events_flagged:{flag}", n)
-            metrics.flagged.labels(flag).inc(n)

@@ -116,6 +116,8 @@ class Processor:
         prop = self.properties(raw.property_id)
         if prop is None:
             return raw, Drop(DropReason.UNKNOWN_PROPERTY, f"no property {raw.property_id}")
+        if raw.rejection is not None:
+            return raw, Drop(DropReason.REJECTED, raw.rejection[:300])
         return raw, self.pipeline.run(raw, prop)
 
     def _sessionize(

@@ -23,6 +23,45 @@ from footfall.schema.wire import Device, ParamValue
 SCHEMA_VERSION = 1
 
 
+class Item(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One entry of an ecommerce event's ``items`` (GA4's item fields), plus up to
+    ``rules.MAX_ITEM_PARAMS`` custom item parameters in ``params``."""
+
+    item_id: str | None = None
+    item_name: str | None = None
+    affiliation: str | None = None
+    coupon: str | None = None
+    discount: str | None = None  # the amount's decimal text, exact
+    index: int | None = None
+    item_brand: str | None = None
+    item_category: str | None = None
+    item_category2: str | None = None
+    item_category3: str | None = None
+    item_category4: str | None = None
+    item_category5: str | None = None
+    item_list_id: str | None = None
+    item_list_name: str | None = None
+    item_variant: str | None = None
+    location_id: str | None = None
+    price: str | None = None  # the amount's decimal text, exact (money.to_micros reads it)
+    quantity: int | None = None
+    promotion_id: str | None = None
+    promotion_name: str | None = None
+    creative_name: str | None = None
+    creative_slot: str | None = None
+    params: dict[str, ParamValue] = {}
+
+
+class UserLocation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """GA4 Measurement Protocol's ``user_location``: where a server says its visitor is."""
+
+    city: str | None = None
+    region_id: str | None = None  # ISO 3166-2, e.g. US-CA
+    country_id: str | None = None  # ISO 3166-1 alpha-2
+    subcontinent_id: str | None = None  # UN M49, e.g. 021
+    continent_id: str | None = None  # UN M49, e.g. 019
+
+
 class RawEvent(msgspec.Struct, kw_only=True, frozen=True):
     property_id: str
     event_id: str
@@ -43,6 +82,19 @@ class RawEvent(msgspec.Struct, kw_only=True, frozen=True):
     # default to None, so raw events stored before apps decode unchanged.
     app_instance_id: str | None = None
     device: Device | None = None
+    # added with the drop-in protocols, all optional so older payloads decode unchanged:
+    # an ecommerce event's items; the visitor's user properties at the event (name -> value);
+    # where a server says the visitor is; the consent the request carried
+    # (ad_user_data/ad_personalization: GRANTED or DENIED) and non_personalized_ads
+    items: tuple[Item, ...] | None = None
+    user_properties: dict[str, ParamValue] | None = None
+    user_location: UserLocation | None = None
+    consent: dict[str, str] | None = None
+    non_personalized_ads: bool | None = None
+    # an event a protocol acknowledged but could not accept (GA4's /mp/collect answers 2xx
+    # whatever it drops): queued all the same, with why, so the processor puts it in the dead
+    # letters (DropReason.REJECTED) and it is never lost silently
+    rejection: str | None = None
 
 
 class EnrichedEvent(msgspec.Struct, kw_only=True):
@@ -116,6 +168,7 @@ class DropReason(enum.StrEnum):
     UNDECODABLE = "undecodable"
     UNKNOWN_PROPERTY = "unknown_property"
     INVALID = "invalid"
+    REJECTED = "rejected"  # refused by the collector's rules, acknowledged all the same
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):
