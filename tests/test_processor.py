@@ -200,6 +200,19 @@ def test_bots_unknown_properties_and_garbage_go_to_dead_letters(rig: Rig) -> Non
     assert rig.store.count("raw_events") == 3
 
 
+def test_an_event_acknowledged_but_refused_is_kept_as_a_dead_letter_with_why(rig: Rig) -> None:
+    refused = msgspec.structs.replace(
+        raw_event(event_id="refused"), rejection="invalid_event_name: event name '1x' ..."
+    )
+    stats = rig.feed([refused, raw_event(event_id="fine")])
+    assert stats.stored == 1
+    assert rig.query("SELECT event_id, reason, detail FROM dead_letters") == [
+        ("refused", "rejected", "invalid_event_name: event name '1x' ...")
+    ]
+    assert rig.query("SELECT event_id FROM events") == [("fine",)]
+    assert rig.store.count("raw_events") == 2  # history keeps it: a re-run refuses it again
+
+
 def test_client_address_stays_out_of_enriched_events(rig: Rig) -> None:
     rig.feed([raw_event(event_id="ip1", ip="23.20.0.77", client_id=None)])
     (ip, payload) = rig.query("SELECT ip, payload FROM raw_events")[0]
